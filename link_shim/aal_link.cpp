@@ -1,0 +1,290 @@
+// aal_link.cpp - implements aal_link.h over ableton::Link.
+//
+// Every entry point is an exception barrier: no C++ exception may cross into
+// C.  Functions that return a status give 0 on success and -1 on failure.
+#include "aal_link.h"
+
+#include <ableton/Link.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <new>
+
+struct aal_link {
+    explicit aal_link(double bpm) : link(bpm) {}
+    ableton::Link link;
+};
+
+struct aal_session {
+    aal_session() : state(ableton::link::ApiState{}, false) {}
+    ableton::Link::SessionState state;
+};
+
+namespace {
+
+using micros = std::chrono::microseconds;
+
+template <typename F>
+int guarded(F &&f) noexcept
+{
+    try {
+        f();
+        return 0;
+    }
+    catch (...) {
+        return -1;
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+aal_link *aal_link_create(double bpm)
+{
+    try {
+        return new aal_link(bpm);
+    }
+    catch (...) {
+        return nullptr;
+    }
+}
+
+void aal_link_destroy(aal_link *link)
+{
+    try {
+        delete link;
+    }
+    catch (...) {
+    }
+}
+
+int aal_link_enable(aal_link *link, bool enable)
+{
+    if (!link) return -1;
+    return guarded([&] { link->link.enable(enable); });
+}
+
+bool aal_link_is_enabled(const aal_link *link)
+{
+    try {
+        return link && link->link.isEnabled();
+    }
+    catch (...) {
+        return false;
+    }
+}
+
+int aal_link_enable_start_stop_sync(aal_link *link, bool enable)
+{
+    if (!link) return -1;
+    return guarded([&] { link->link.enableStartStopSync(enable); });
+}
+
+bool aal_link_is_start_stop_sync_enabled(const aal_link *link)
+{
+    try {
+        return link && link->link.isStartStopSyncEnabled();
+    }
+    catch (...) {
+        return false;
+    }
+}
+
+int64_t aal_link_num_peers(const aal_link *link)
+{
+    try {
+        return link ? static_cast<int64_t>(link->link.numPeers()) : -1;
+    }
+    catch (...) {
+        return -1;
+    }
+}
+
+int64_t aal_link_clock_micros(const aal_link *link)
+{
+    try {
+        return link ? link->link.clock().micros().count() : -1;
+    }
+    catch (...) {
+        return -1;
+    }
+}
+
+int aal_link_set_num_peers_callback(aal_link *link, aal_peers_fn fn, void *context)
+{
+    if (!link) return -1;
+    return guarded([&] {
+        link->link.setNumPeersCallback([fn, context](std::size_t peers) {
+            if (fn) fn(static_cast<uint64_t>(peers), context);
+        });
+    });
+}
+
+int aal_link_set_tempo_callback(aal_link *link, aal_tempo_fn fn, void *context)
+{
+    if (!link) return -1;
+    return guarded([&] {
+        link->link.setTempoCallback([fn, context](double bpm) {
+            if (fn) fn(bpm, context);
+        });
+    });
+}
+
+int aal_link_set_start_stop_callback(aal_link *link, aal_start_stop_fn fn, void *context)
+{
+    if (!link) return -1;
+    return guarded([&] {
+        link->link.setStartStopCallback([fn, context](bool playing) {
+            if (fn) fn(playing, context);
+        });
+    });
+}
+
+aal_session *aal_session_create(void)
+{
+    try {
+        return new aal_session();
+    }
+    catch (...) {
+        return nullptr;
+    }
+}
+
+void aal_session_destroy(aal_session *session)
+{
+    delete session;
+}
+
+int aal_link_capture_app_session(const aal_link *link, aal_session *session)
+{
+    if (!link || !session) return -1;
+    return guarded([&] { session->state = link->link.captureAppSessionState(); });
+}
+
+int aal_link_commit_app_session(aal_link *link, const aal_session *session)
+{
+    if (!link || !session) return -1;
+    return guarded([&] { link->link.commitAppSessionState(session->state); });
+}
+
+int aal_link_snapshot(const aal_link *link, aal_session *session, double quantum,
+                      aal_snapshot *out)
+{
+    if (!link || !session || !out) return -1;
+    return guarded([&] {
+        session->state = link->link.captureAppSessionState();
+        const micros now = link->link.clock().micros();
+        const auto &s = session->state;
+        out->time_us = now.count();
+        out->tempo = s.tempo();
+        out->beat = s.beatAtTime(now, quantum);
+        out->phase = s.phaseAtTime(now, quantum);
+        out->playing = s.isPlaying();
+    });
+}
+
+double aal_session_tempo(const aal_session *session)
+{
+    try {
+        return session ? session->state.tempo() : NAN;
+    }
+    catch (...) {
+        return NAN;
+    }
+}
+
+int aal_session_set_tempo(aal_session *session, double bpm, int64_t at_us)
+{
+    if (!session) return -1;
+    return guarded([&] { session->state.setTempo(bpm, micros(at_us)); });
+}
+
+double aal_session_beat_at_time(const aal_session *session, int64_t time_us, double quantum)
+{
+    try {
+        return session ? session->state.beatAtTime(micros(time_us), quantum) : NAN;
+    }
+    catch (...) {
+        return NAN;
+    }
+}
+
+double aal_session_phase_at_time(const aal_session *session, int64_t time_us, double quantum)
+{
+    try {
+        return session ? session->state.phaseAtTime(micros(time_us), quantum) : NAN;
+    }
+    catch (...) {
+        return NAN;
+    }
+}
+
+int64_t aal_session_time_at_beat(const aal_session *session, double beat, double quantum)
+{
+    try {
+        return session ? session->state.timeAtBeat(beat, quantum).count() : INT64_MIN;
+    }
+    catch (...) {
+        return INT64_MIN;
+    }
+}
+
+int aal_session_request_beat_at_time(aal_session *session, double beat, int64_t time_us,
+                                     double quantum)
+{
+    if (!session) return -1;
+    return guarded([&] { session->state.requestBeatAtTime(beat, micros(time_us), quantum); });
+}
+
+int aal_session_force_beat_at_time(aal_session *session, double beat, int64_t time_us,
+                                   double quantum)
+{
+    if (!session) return -1;
+    return guarded([&] { session->state.forceBeatAtTime(beat, micros(time_us), quantum); });
+}
+
+int aal_session_set_is_playing(aal_session *session, bool playing, int64_t time_us)
+{
+    if (!session) return -1;
+    return guarded([&] { session->state.setIsPlaying(playing, micros(time_us)); });
+}
+
+bool aal_session_is_playing(const aal_session *session)
+{
+    try {
+        return session && session->state.isPlaying();
+    }
+    catch (...) {
+        return false;
+    }
+}
+
+int64_t aal_session_time_for_is_playing(const aal_session *session)
+{
+    try {
+        return session ? session->state.timeForIsPlaying().count() : INT64_MIN;
+    }
+    catch (...) {
+        return INT64_MIN;
+    }
+}
+
+int aal_session_request_beat_at_start_playing_time(aal_session *session, double beat,
+                                                   double quantum)
+{
+    if (!session) return -1;
+    return guarded([&] { session->state.requestBeatAtStartPlayingTime(beat, quantum); });
+}
+
+int aal_session_set_is_playing_and_request_beat_at_time(aal_session *session, bool playing,
+                                                        int64_t time_us, double beat,
+                                                        double quantum)
+{
+    if (!session) return -1;
+    return guarded([&] {
+        session->state.setIsPlayingAndRequestBeatAtTime(playing, micros(time_us), beat, quantum);
+    });
+}
+
+} // extern "C"

@@ -1,0 +1,108 @@
+"""Build the aalink._aalink extension: C sources in src/_aalink and the C++
+shim in link_shim/ over Ableton Link's headers (ableton-link-dev, libasio-dev).
+
+Set AALINK_INCLUDE_DIRS (os.pathsep-separated) to look for Link's and asio's
+headers somewhere else, e.g. a Homebrew prefix or a checkout of Link
+("<link>/include:<link>/modules/asio-standalone/asio/include").
+Set AALINK_DEBUG=1 for -O0 -g, AALINK_SANITIZE=1 for ASan + UBSan.
+"""
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent
+DEFAULT_PREFIXES = ["/usr/include", "/usr/local/include", "/opt/homebrew/include"]
+NEEDED = {
+    "Ableton Link": ("ableton/Link.hpp", "ableton-link-dev"),
+    "asio": ("asio.hpp", "libasio-dev"),
+}
+
+
+def candidate_dirs():
+    extra = os.environ.get("AALINK_INCLUDE_DIRS", "")
+    return [d for d in extra.split(os.pathsep) if d] + DEFAULT_PREFIXES
+
+
+def find_headers():
+    found, missing = [], []
+    for name, (header, package) in NEEDED.items():
+        hit = next((d for d in candidate_dirs() if (Path(d) / header).is_file()), None)
+        if hit is None:
+            missing.append((name, header, package))
+        elif hit not in found:
+            found.append(hit)
+    if missing:
+        lines = [f"  {name}: {header} (Debian/Ubuntu package {package})"
+                 for name, header, package in missing]
+        packages = " ".join(p for _, _, p in missing)
+        sys.exit(
+            "aalink: cannot find these headers:\n" + "\n".join(lines) +
+            f"\nInstall them with:  sudo apt-get install {packages}\n"
+            "or point AALINK_INCLUDE_DIRS at the directories that hold them "
+            f"(searched: {', '.join(candidate_dirs())})."
+        )
+    return found
+
+
+def platform_macros():
+    if sys.platform.startswith("linux"):
+        return [("LINK_PLATFORM_LINUX", "1")]
+    if sys.platform == "darwin":
+        return [("LINK_PLATFORM_MACOSX", "1")]
+    if sys.platform == "win32":
+        return [("LINK_PLATFORM_WINDOWS", "1")]
+    return [("LINK_PLATFORM_LINUX", "1")]
+
+
+class BuildExt(build_ext):
+    """C files as C11, the shim as C++14; warnings on; headers found late so
+    that sdist and metadata work without Link installed."""
+
+    def build_extensions(self):
+        ext = self.extensions[0]
+        ext.include_dirs[:0] = find_headers()
+        compiler = self.compiler
+        if compiler.compiler_type == "msvc":
+            return super().build_extensions()
+        original = compiler._compile
+        debug = os.environ.get("AALINK_DEBUG") == "1"
+        sanitize = os.environ.get("AALINK_SANITIZE") == "1"
+        common = ["-Wall", "-Wextra", "-fvisibility=hidden"]
+        common += ["-O0", "-g"] if debug or sanitize else ["-O2"]
+        if sanitize:
+            common += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+            ext.extra_link_args += ["-fsanitize=address,undefined"]
+
+        def compile_one(obj, src, ext_, cc_args, extra_postargs, pp_opts):
+            if src.endswith(".cpp"):
+                flags = ["-std=c++14"] + common
+            else:
+                flags = ["-std=c11", "-Wno-missing-field-initializers"] + common
+            # Python's own CFLAGS may carry -O3/-g; ours come last and win.
+            original(obj, src, ext_, cc_args, flags + list(extra_postargs or []), pp_opts)
+
+        compiler._compile = compile_one
+        ext.extra_link_args += ["-lstdc++", "-pthread"]
+        super().build_extensions()
+
+
+sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src" / "_aalink").glob("*.c"))
+if sys.platform == "win32":
+    sources = [s for s in sources if not s.endswith("_posix.c")]
+sources.append("link_shim/aal_link.cpp")
+
+setup(
+    ext_modules=[
+        Extension(
+            "aalink._aalink",
+            sources=sources,
+            include_dirs=["link_shim", "src/_aalink"],
+            define_macros=platform_macros(),
+            language="c++",
+        )
+    ],
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,105 @@
+/* convert.c - Python argument conversion with clear errors. */
+#include "convert.h"
+
+#include <math.h>
+
+int aal_to_finite_double(PyObject *obj, const char *what, double *out)
+{
+    if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj) ||
+        PyComplex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a real number, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    double value = PyFloat_AsDouble(obj);
+    if (value == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s is too large for a float", what);
+        }
+        else if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
+            /* TypeError from PyFloat_AsDouble, or whatever a broken
+             * __float__ raised: say which argument, keep the cause. */
+            PyObject *type, *cause, *tb;
+            PyErr_Fetch(&type, &cause, &tb);
+            PyErr_NormalizeException(&type, &cause, &tb);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+            PyErr_Format(PyExc_TypeError, "%s must be a real number, not %.100s", what,
+                         Py_TYPE(obj)->tp_name);
+            PyObject *etype, *exc, *etb;
+            PyErr_Fetch(&etype, &exc, &etb);
+            PyErr_NormalizeException(&etype, &exc, &etb);
+            if (cause)
+                PyException_SetCause(exc, cause); /* steals cause */
+            PyErr_Restore(etype, exc, etb);
+        }
+        return -1;
+    }
+    if (!isfinite(value)) {
+        PyErr_Format(PyExc_ValueError, "%s must be finite, not %R", what, obj);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+int aal_to_bool(PyObject *obj, const char *what, bool *out)
+{
+    if (!PyLong_Check(obj)) { /* bool is an int */
+        PyErr_Format(PyExc_TypeError, "%s must be a bool, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int truth = PyObject_IsTrue(obj);
+    if (truth < 0)
+        return -1;
+    *out = truth != 0;
+    return 0;
+}
+
+int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int64_t *out)
+{
+    double seconds;
+    int is_delta = PyObject_IsInstance(obj, timedelta_type);
+    if (is_delta < 0)
+        return -1;
+    if (is_delta) {
+        /* days, seconds, microseconds: exact, no float rounding. */
+        PyObject *parts[3] = {NULL, NULL, NULL};
+        static const char *names[3] = {"days", "seconds", "microseconds"};
+        long long v[3];
+        for (int i = 0; i < 3; i++) {
+            parts[i] = PyObject_GetAttrString(obj, names[i]);
+            if (!parts[i])
+                goto fail;
+            v[i] = PyLong_AsLongLong(parts[i]);
+            Py_CLEAR(parts[i]);
+            if (v[i] == -1 && PyErr_Occurred())
+                goto fail;
+        }
+        if (v[0] > 100000000LL || v[0] < -100000000LL) {
+            PyErr_Format(PyExc_ValueError, "%s is out of range", what);
+            return -1;
+        }
+        *out = (int64_t)((v[0] * 86400LL + v[1]) * 1000000LL + v[2]);
+        return 0;
+    fail:
+        return -1;
+    }
+    if (aal_to_finite_double(obj, what, &seconds) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "%s must be a datetime.timedelta or a number of seconds, not %.100s",
+                         what, Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    if (fabs(seconds) > 9.0e12) {
+        PyErr_Format(PyExc_ValueError, "%s is out of range", what);
+        return -1;
+    }
+    *out = (int64_t)llround(seconds * 1e6);
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* convert.h - Python argument conversion with clear errors. */
+#ifndef AAL_CONVERT_H
+#define AAL_CONVERT_H
+
+#include "compat.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Any real number (int, float, Fraction, Decimal, objects with __float__ or
+ * __index__) to a finite double.  Non-numbers: TypeError; NaN, infinities
+ * and ints beyond float range: ValueError.  `what` names the argument. */
+int aal_to_finite_double(PyObject *obj, const char *what, double *out);
+
+/* True, False or an int; anything else: TypeError. */
+int aal_to_bool(PyObject *obj, const char *what, bool *out);
+
+/* A datetime.timedelta or a real number of seconds to whole microseconds. */
+int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int64_t *out);
+
+#endif

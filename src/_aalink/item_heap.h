@@ -1,0 +1,21 @@
+/* item_heap.h - a binary min-heap of scheduler items by (target, seq). */
+#ifndef AAL_ITEM_HEAP_H
+#define AAL_ITEM_HEAP_H
+
+#include <stddef.h>
+
+#include "scheduler.h"
+
+typedef struct aal_heap {
+    aal_item *items;
+    size_t len, cap;
+} aal_heap;
+
+int aal_heap_push(aal_heap *h, aal_item item); /* 0, or -1 out of memory */
+void aal_heap_pop(aal_heap *h);                /* removes items[0] */
+int aal_heap_append(aal_heap *h, aal_item item); /* unordered; heapify after */
+void aal_heap_heapify(aal_heap *h);
+void aal_heap_shrink(aal_heap *h); /* give memory back after removals */
+void aal_heap_free(aal_heap *h);
+
+#endif

@@ -1,0 +1,1114 @@
+/* link_object.c - the Link type: properties, Link session operations,
+ * callbacks, and sync() futures handed to the native scheduler. */
+#include "link_object.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <structmember.h>
+
+#include "beatmath.h"
+#include "convert.h"
+#include "loop_waker.h"
+
+/* Ableton Link's tempo range; values outside are clamped by Link. */
+#define AAL_MIN_BPM 20.0
+#define AAL_MAX_BPM 999.0
+
+static const char *const callback_kind_names[AAL_N_CALLBACK_KINDS] = {
+    "num_peers", "tempo", "start_stop"};
+
+/* ------------------------------------------------------------------ */
+/* Calls into Link: always with the GIL released and session_mu held. */
+
+typedef int (*native_op)(aal_link *link, aal_session *session, double quantum, void *ctx);
+
+static int link_check_usable(LinkObject *self)
+{
+    if (self->sched && aal_sched_forked(self->sched)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this Link was created before fork(); create a new Link in the "
+                        "child process");
+        return -1;
+    }
+    if (self->closed || !self->link) {
+        PyErr_SetString(PyExc_RuntimeError, "this Link is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs op on the Link without the GIL.  0, or -1 with an exception set. */
+static int run_native(LinkObject *self, native_op op, void *ctx)
+{
+    if (link_check_usable(self) < 0)
+        return -1;
+    double quantum = self->quantum;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->session_mu);
+    rc = self->link ? op(self->link, self->session, quantum, ctx) : -2;
+    pthread_mutex_unlock(&self->session_mu);
+    Py_END_ALLOW_THREADS
+    if (rc == -2) {
+        PyErr_SetString(PyExc_RuntimeError, "this Link is closed");
+        return -1;
+    }
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "Ableton Link call failed");
+        return -1;
+    }
+    return 0;
+}
+
+static int op_snapshot(aal_link *link, aal_session *session, double quantum, void *ctx)
+{
+    return aal_link_snapshot(link, session, quantum, ctx);
+}
+
+static int link_snapshot(LinkObject *self, aal_snapshot *snap)
+{
+    return run_native(self, op_snapshot, snap);
+}
+
+/* One edit of the app session state, committed at the current time. */
+enum edit_kind {
+    EDIT_TEMPO,
+    EDIT_PLAYING,
+    EDIT_REQUEST_BEAT,
+    EDIT_FORCE_BEAT,
+    EDIT_REQUEST_BEAT_AT_START,
+    EDIT_PLAY_AND_REQUEST_BEAT,
+};
+
+typedef struct {
+    enum edit_kind kind;
+    double value; /* bpm or beat */
+    bool flag;    /* playing */
+    int64_t time_us;
+} edit;
+
+static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
+{
+    const edit *e = ctx;
+    if (aal_link_capture_app_session(link, s) != 0)
+        return -1;
+    int64_t now = aal_link_clock_micros(link);
+    int rc;
+    switch (e->kind) {
+    case EDIT_TEMPO:
+        rc = aal_session_set_tempo(s, e->value, now);
+        break;
+    case EDIT_PLAYING:
+        rc = aal_session_set_is_playing(s, e->flag, now);
+        break;
+    case EDIT_REQUEST_BEAT:
+        rc = aal_session_request_beat_at_time(s, e->value, now, quantum);
+        break;
+    case EDIT_FORCE_BEAT:
+        rc = aal_session_force_beat_at_time(s, e->value, now, quantum);
+        break;
+    case EDIT_REQUEST_BEAT_AT_START:
+        rc = aal_session_request_beat_at_start_playing_time(s, e->value, quantum);
+        break;
+    case EDIT_PLAY_AND_REQUEST_BEAT:
+        rc = aal_session_set_is_playing_and_request_beat_at_time(s, e->flag, e->time_us,
+                                                                 e->value, quantum);
+        break;
+    default:
+        rc = -1;
+    }
+    return rc == 0 ? aal_link_commit_app_session(link, s) : rc;
+}
+
+static int link_edit(LinkObject *self, edit *e)
+{
+    if (run_native(self, op_edit, e) < 0)
+        return -1;
+    /* Pending futures are targeted in beats: let the scheduler re-time
+     * them against the new timeline. */
+    aal_sched_timeline_changed(self->sched);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The event loop this Link delivers to. */
+
+static int call_bool_method(PyObject *obj, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
+    if (!r)
+        return -1;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+static void drop_future(void *ptr, void *ctx)
+{
+    (void)ctx;
+    Py_DECREF((PyObject *)ptr);
+}
+
+/* Forgets the bound loop: unregisters its waker and drops its futures. */
+static void link_detach_loop(LinkObject *self)
+{
+    if (self->sched && !self->closed)
+        aal_sched_set_wake_fd(self->sched, -1);
+    if (self->waker) {
+        PyObject *waker = self->waker;
+        self->waker = NULL;
+        loop_waker_detach(waker);
+        Py_DECREF(waker);
+    }
+    if (self->sched && !aal_sched_forked(self->sched)) {
+        aal_batch batch;
+        aal_sched_take_all(self->sched, &batch);
+        for (size_t i = 0; i < batch.n_ready; i++)
+            drop_future(batch.ready[i].ptr, NULL);
+        aal_batch_release(&batch);
+    }
+    self->done_pending = 0;
+    Py_CLEAR(self->loop);
+}
+
+/* Binds to `loop` and registers the waker; the caller has checked that
+ * this thread may touch the loop (it runs here, or not at all). */
+static int link_attach_loop(LinkObject *self, PyObject *loop)
+{
+    PyObject *waker = loop_waker_attach(self->state, loop, (PyObject *)self);
+    if (!waker)
+        return -1;
+    link_detach_loop(self);
+    self->loop = Py_NewRef(loop);
+    self->waker = waker;
+    aal_sched_set_wake_fd(self->sched, loop_waker_write_fd(waker));
+    return 0;
+}
+
+/* The loop for sync() and callbacks on this thread, bound if need be.
+ * Returns a borrowed reference or NULL with an exception. */
+static PyObject *link_loop_for_sync(LinkObject *self)
+{
+    PyObject *running = PyObject_CallNoArgs(self->state->get_running_loop);
+    if (!running)
+        return NULL;
+    int rc = 0;
+    if (self->loop == NULL) {
+        if (running == Py_None) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Link.sync() needs an event loop: call it from a coroutine, or "
+                            "create the Link with Link(bpm, loop)");
+            rc = -1;
+        }
+        else {
+            rc = link_attach_loop(self, running);
+        }
+    }
+    else if (running != Py_None && running != self->loop) {
+        int closed = call_bool_method(self->loop, self->state->str_is_closed);
+        if (closed == 1) {
+            /* The old loop is gone (a second asyncio.run): follow the
+             * running one. */
+            rc = link_attach_loop(self, running);
+        }
+        else {
+            if (closed == 0)
+                PyErr_SetString(PyExc_RuntimeError,
+                                "this Link belongs to another event loop that is still open; "
+                                "create one Link per event loop");
+            rc = -1;
+        }
+    }
+    else if (running == Py_None) {
+        int is_running = call_bool_method(self->loop, self->state->str_is_running);
+        if (is_running == 1) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Link.sync() was called from a thread that is not running the "
+                            "Link's event loop; use asyncio.run_coroutine_threadsafe()");
+            rc = -1;
+        }
+        else if (is_running < 0) {
+            rc = -1;
+        }
+        else if (!self->waker) {
+            rc = link_attach_loop(self, self->loop);
+        }
+    }
+    else if (!self->waker) {
+        rc = link_attach_loop(self, self->loop);
+    }
+    Py_DECREF(running);
+    return rc < 0 ? NULL : self->loop;
+}
+
+/* Registers the waker if that is safe from this thread now (used when a
+ * callback is added or at construction); otherwise sync() will. */
+static int link_try_attach(LinkObject *self)
+{
+    if (self->waker || self->closed)
+        return 0;
+    PyObject *running = PyObject_CallNoArgs(self->state->get_running_loop);
+    if (!running)
+        return -1;
+    int rc = 0;
+    if (self->loop == NULL) {
+        if (running != Py_None)
+            rc = link_attach_loop(self, running);
+    }
+    else if (running == self->loop) {
+        rc = link_attach_loop(self, self->loop);
+    }
+    else if (running == Py_None) {
+        int is_running = call_bool_method(self->loop, self->state->str_is_running);
+        int is_closed = is_running == 0 ? call_bool_method(self->loop, self->state->str_is_closed)
+                                        : 1;
+        if (is_running < 0 || is_closed < 0)
+            rc = -1;
+        else if (is_running == 0 && is_closed == 0)
+            rc = link_attach_loop(self, self->loop);
+    }
+    Py_DECREF(running);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Draining: runs on the loop's thread. */
+
+static void report_callback_error(LinkObject *self, int kind, PyObject *callback)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc && tb)
+        PyException_SetTraceback(exc, tb);
+    PyObject *context = Py_BuildValue("{s:N,s:O,s:O}", "message",
+                                      PyUnicode_FromFormat("Exception in aalink %s callback %R",
+                                                           callback_kind_names[kind], callback),
+                                      "exception", exc ? exc : Py_None, "callback", callback);
+    PyObject *r = NULL;
+    if (context && self->loop)
+        r = PyObject_CallMethodOneArg(self->loop, self->state->str_call_exception_handler,
+                                      context);
+    if (!r) {
+        if (!PyErr_Occurred())
+            PyErr_Restore(Py_XNewRef(type), Py_XNewRef(exc), Py_XNewRef(tb));
+        PyErr_WriteUnraisable(callback);
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(context);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+}
+
+static PyObject *event_value(const aal_event *ev)
+{
+    switch (ev->kind) {
+    case AAL_EVENT_PEERS:
+        return PyLong_FromLongLong((long long)ev->value);
+    case AAL_EVENT_START_STOP:
+        return PyBool_FromLong(ev->value != 0.0);
+    default:
+        return PyFloat_FromDouble(ev->value);
+    }
+}
+
+/* Calls every callback of ev's kind; -1 when one raised SystemExit or
+ * KeyboardInterrupt, which must reach the loop. */
+static int deliver_event(LinkObject *self, const aal_event *ev)
+{
+    PyObject *list = self->callbacks[ev->kind];
+    if (!list || PyList_GET_SIZE(list) == 0)
+        return 0;
+    PyObject *snapshot = PyList_AsTuple(list); /* callbacks may edit the list */
+    PyObject *value = snapshot ? event_value(ev) : NULL;
+    if (!value) {
+        Py_XDECREF(snapshot);
+        PyErr_WriteUnraisable((PyObject *)self);
+        return 0;
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(snapshot) && rc == 0; i++) {
+        PyObject *cb = PyTuple_GET_ITEM(snapshot, i);
+        PyObject *r = PyObject_CallOneArg(cb, value);
+        if (r) {
+            Py_DECREF(r);
+        }
+        else if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
+                 PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+            rc = -1;
+        }
+        else {
+            report_callback_error(self, ev->kind, cb);
+        }
+    }
+    Py_DECREF(value);
+    Py_DECREF(snapshot);
+    return rc;
+}
+
+static void resolve_future(LinkObject *self, const aal_item *item)
+{
+    aalink_state *st = self->state;
+    PyObject *fut = item->ptr;
+    int done = call_bool_method(fut, st->str_done);
+    if (done == 0) {
+        /* Our done-callback only watches for cancellation: take it off so
+         * the loop does not schedule it for every resolved future. */
+        PyObject *r = PyObject_CallMethodOneArg(fut, st->str_remove_done_callback,
+                                                self->on_future_done);
+        Py_XDECREF(r);
+        PyObject *value = PyFloat_FromDouble(item->target);
+        r = value ? PyObject_CallMethodOneArg(fut, st->str_set_result, value) : NULL;
+        Py_XDECREF(value);
+        Py_XDECREF(r);
+    }
+    else if (done == 1 && self->done_pending > 0) {
+        self->done_pending--;
+    }
+    if (PyErr_Occurred())
+        PyErr_WriteUnraisable(fut);
+    Py_DECREF(fut);
+}
+
+int link_drain(LinkObject *self)
+{
+    if (!self->sched || self->closed)
+        return 0;
+    aal_batch batch;
+    aal_sched_take(self->sched, &batch);
+    for (size_t i = 0; i < batch.n_ready; i++)
+        resolve_future(self, &batch.ready[i]);
+    int rc = 0;
+    for (size_t i = 0; i < batch.n_events && rc == 0; i++)
+        rc = deliver_event(self, &batch.events[i]);
+    aal_batch_release(&batch);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cancelled futures: released promptly, not when their beat comes. */
+
+static bool future_not_done(void *ptr, void *ctx)
+{
+    LinkObject *self = ctx;
+    int done = call_bool_method(ptr, self->state->str_done);
+    if (done < 0)
+        PyErr_Clear();
+    return done != 1;
+}
+
+static PyObject *Link_future_done(LinkObject *self, PyObject *fut)
+{
+    (void)fut;
+    if (self->closed || !self->sched)
+        Py_RETURN_NONE;
+    self->done_pending++;
+    /* Compact when at least half the queue is dead: amortised O(1) per
+     * cancellation, and a queue of only cancelled futures empties at once. */
+    Py_ssize_t pending = (Py_ssize_t)aal_sched_pending(self->sched);
+    if (self->done_pending * 2 >= pending) {
+        aal_sched_filter(self->sched, future_not_done, drop_future, self);
+        self->done_pending = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Construction and lifetime. */
+
+static void live_list_add(LinkObject *self)
+{
+    aalink_state *st = self->state;
+    self->next_live = st->live_links;
+    if (st->live_links)
+        st->live_links->prev_live = &self->next_live;
+    st->live_links = self;
+    self->prev_live = &st->live_links;
+}
+
+static void live_list_remove(LinkObject *self)
+{
+    if (!self->prev_live)
+        return;
+    *self->prev_live = self->next_live;
+    if (self->next_live)
+        self->next_live->prev_live = self->prev_live;
+    self->prev_live = NULL;
+    self->next_live = NULL;
+}
+
+static int check_bpm(double bpm)
+{
+    if (!(bpm > 0.0)) {
+        PyObject *v = PyFloat_FromDouble(bpm);
+        if (v)
+            PyErr_Format(PyExc_ValueError, "tempo must be > 0 bpm, not %R", v);
+        Py_XDECREF(v);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"bpm", "loop", NULL};
+    PyObject *bpm_obj, *loop = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:Link", kwlist, &bpm_obj, &loop))
+        return NULL;
+    double bpm;
+    if (aal_to_finite_double(bpm_obj, "bpm", &bpm) < 0 || check_bpm(bpm) < 0)
+        return NULL;
+
+    aalink_state *st = aalink_state_of_type(type);
+    if (!st)
+        return NULL;
+    LinkObject *self = (LinkObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->state = st;
+    self->quantum = 1.0;
+    if (pthread_mutex_init(&self->session_mu, NULL) != 0) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->session = aal_session_create();
+    if (!self->session)
+        goto nomem;
+    Py_BEGIN_ALLOW_THREADS
+    self->link = aal_link_create(bpm);
+    self->sched = self->link ? aal_sched_create(self->link, self->quantum) : NULL;
+    Py_END_ALLOW_THREADS
+    if (!self->link || !self->sched)
+        goto nomem;
+    live_list_add(self);
+    for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++) {
+        self->callbacks[i] = PyList_New(0);
+        if (!self->callbacks[i])
+            goto fail;
+    }
+    self->on_future_done = PyObject_GetAttrString((PyObject *)self, "_future_done");
+    if (!self->on_future_done)
+        goto fail;
+    if (loop != Py_None)
+        self->loop = Py_NewRef(loop);
+    if (link_try_attach(self) < 0)
+        goto fail;
+    return (PyObject *)self;
+
+nomem:
+    PyErr_NoMemory();
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+void link_close_native(LinkObject *self)
+{
+    if (self->closed)
+        return;
+    self->closed = true;
+    aal_sched *sched = self->sched;
+    if (sched && aal_sched_forked(sched)) {
+        /* Forked child: Link's threads and locks are the parent's.  Leak
+         * the native Link rather than hang in its destructor. */
+        self->link = NULL;
+        return;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->session_mu);
+    if (sched) {
+        aal_sched_set_wake_fd(sched, -1);
+        aal_sched_stop(sched);
+    }
+    aal_link_destroy(self->link);
+    self->link = NULL;
+    pthread_mutex_unlock(&self->session_mu);
+    Py_END_ALLOW_THREADS
+}
+
+static int Link_traverse(LinkObject *self, visitproc visit, void *arg)
+{
+    /* Pending futures are deliberately not visited: like a loop's timer
+     * handles, a pending sync() keeps its waiter (and so this Link) alive
+     * until its beat or its cancellation. */
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->loop);
+    Py_VISIT(self->waker);
+    for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
+        Py_VISIT(self->callbacks[i]);
+    Py_VISIT(self->on_future_done);
+    return 0;
+}
+
+static int Link_clear(LinkObject *self)
+{
+    if (self->waker || self->loop)
+        link_detach_loop(self);
+    for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
+        Py_CLEAR(self->callbacks[i]);
+    Py_CLEAR(self->on_future_done);
+    return 0;
+}
+
+static void Link_dealloc(LinkObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    link_close_native(self);
+    live_list_remove(self);
+    Link_clear(self);
+    if (self->sched) {
+        aal_sched_destroy(self->sched, drop_future, NULL);
+        self->sched = NULL;
+    }
+    if (self->session) {
+        aal_session_destroy(self->session);
+        pthread_mutex_destroy(&self->session_mu);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* ------------------------------------------------------------------ */
+/* sync() */
+
+static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"beat", "offset", "origin", NULL};
+    PyObject *beat_obj, *offset_obj = NULL, *origin_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:sync", kwlist, &beat_obj, &offset_obj,
+                                     &origin_obj))
+        return NULL;
+    double beat, offset = 0.0, origin = 0.0;
+    if (PyFloat_Check(beat_obj) && isnan(PyFloat_AS_DOUBLE(beat_obj))) {
+        PyErr_SetString(PyExc_ValueError, "beat must be > 0, not nan");
+        return NULL;
+    }
+    if (aal_to_finite_double(beat_obj, "beat", &beat) < 0)
+        return NULL;
+    if (!(beat > 0.0)) {
+        PyErr_Format(PyExc_ValueError, "beat must be > 0, not %R", beat_obj);
+        return NULL;
+    }
+    if ((offset_obj && aal_to_finite_double(offset_obj, "offset", &offset) < 0) ||
+        (origin_obj && aal_to_finite_double(origin_obj, "origin", &origin) < 0))
+        return NULL;
+    if (link_check_usable(self) < 0)
+        return NULL;
+
+    PyObject *loop = link_loop_for_sync(self);
+    if (!loop)
+        return NULL;
+    aal_snapshot snap;
+    if (link_snapshot(self, &snap) < 0)
+        return NULL;
+    double target;
+    if (aal_next_grid_point(snap.beat, beat, offset, origin, &target) < 0) {
+        PyObject *now = PyFloat_FromDouble(snap.beat);
+        if (now)
+            PyErr_Format(PyExc_ValueError,
+                         "no grid point after beat %R can be represented for beat=%R "
+                         "(beat too small for the timeline's magnitude)",
+                         now, beat_obj);
+        Py_XDECREF(now);
+        return NULL;
+    }
+
+    PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
+    if (!fut)
+        return NULL;
+    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
+                                            self->on_future_done);
+    if (!r) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(r);
+    /* The scheduler's reference: released when resolved or dropped. */
+    Py_INCREF(fut);
+    if (aal_sched_push(self->sched, target, fut) != 0) {
+        Py_DECREF(fut);
+        Py_DECREF(fut);
+        return PyErr_NoMemory();
+    }
+    return fut;
+}
+
+/* ------------------------------------------------------------------ */
+/* Session methods */
+
+static PyObject *edit_with_beat(LinkObject *self, PyObject *arg, enum edit_kind kind)
+{
+    edit e = {kind, 0.0, false, 0};
+    if (aal_to_finite_double(arg, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Link_request_beat(LinkObject *self, PyObject *beat)
+{
+    return edit_with_beat(self, beat, EDIT_REQUEST_BEAT);
+}
+
+static PyObject *Link_force_beat(LinkObject *self, PyObject *beat)
+{
+    return edit_with_beat(self, beat, EDIT_FORCE_BEAT);
+}
+
+static PyObject *Link_request_beat_at_start_playing_time(LinkObject *self, PyObject *beat)
+{
+    return edit_with_beat(self, beat, EDIT_REQUEST_BEAT_AT_START);
+}
+
+static PyObject *Link_set_is_playing_and_request_beat_at_time(LinkObject *self, PyObject *args,
+                                                              PyObject *kwds)
+{
+    static char *kwlist[] = {"playing", "time", "beat", NULL};
+    PyObject *playing, *time, *beat;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:set_is_playing_and_request_beat_at_time",
+                                     kwlist, &playing, &time, &beat))
+        return NULL;
+    edit e = {EDIT_PLAY_AND_REQUEST_BEAT, 0.0, false, 0};
+    if (aal_to_bool(playing, "playing", &e.flag) < 0 ||
+        aal_to_micros(time, self->state->timedelta, "time", &e.time_us) < 0 ||
+        aal_to_finite_double(beat, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Callbacks */
+
+static int update_event_mask(LinkObject *self)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
+        if (self->callbacks[i] && PyList_GET_SIZE(self->callbacks[i]) > 0)
+            mask |= 1u << i;
+    if (self->sched && !self->closed)
+        aal_sched_set_event_mask(self->sched, mask);
+    /* Events are delivered through the loop: bind one if we can. */
+    return mask ? link_try_attach(self) : 0;
+}
+
+enum callback_op { CB_SET, CB_ADD, CB_REMOVE };
+
+static PyObject *callback_op(LinkObject *self, int kind, enum callback_op op, PyObject *cb)
+{
+    PyObject *list = self->callbacks[kind];
+    if (!list) {
+        PyErr_SetString(PyExc_RuntimeError, "this Link is closed");
+        return NULL;
+    }
+    if (op == CB_REMOVE) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+            int eq = PyObject_RichCompareBool(PyList_GET_ITEM(list, i), cb, Py_EQ);
+            if (eq < 0)
+                return NULL;
+            if (eq) {
+                if (PySequence_DelItem(list, i) < 0)
+                    return NULL;
+                break;
+            }
+        }
+    }
+    else {
+        bool clear_only = op == CB_SET && cb == Py_None;
+        if (!clear_only && !PyCallable_Check(cb)) {
+            PyErr_Format(PyExc_TypeError, "%s callback must be callable, not %.100s",
+                         callback_kind_names[kind], Py_TYPE(cb)->tp_name);
+            return NULL;
+        }
+        if (op == CB_SET && PyList_SetSlice(list, 0, PyList_GET_SIZE(list), NULL) < 0)
+            return NULL;
+        if (!clear_only && PyList_Append(list, cb) < 0)
+            return NULL;
+    }
+    if (update_event_mask(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+#define CALLBACK_METHODS(name, kind)                                                   \
+    static PyObject *Link_set_##name##_callback(LinkObject *self, PyObject *cb)        \
+    {                                                                                  \
+        return callback_op(self, kind, CB_SET, cb);                                    \
+    }                                                                                  \
+    static PyObject *Link_add_##name##_callback(LinkObject *self, PyObject *cb)        \
+    {                                                                                  \
+        return callback_op(self, kind, CB_ADD, cb);                                    \
+    }                                                                                  \
+    static PyObject *Link_remove_##name##_callback(LinkObject *self, PyObject *cb)     \
+    {                                                                                  \
+        return callback_op(self, kind, CB_REMOVE, cb);                                 \
+    }
+
+CALLBACK_METHODS(num_peers, AAL_EVENT_PEERS)
+CALLBACK_METHODS(tempo, AAL_EVENT_TEMPO)
+CALLBACK_METHODS(start_stop, AAL_EVENT_START_STOP)
+
+/* ------------------------------------------------------------------ */
+/* close, context manager, introspection */
+
+static PyObject *Link_close(LinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->closed)
+        Py_RETURN_NONE;
+    link_close_native(self);
+    link_detach_loop(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Link_enter(LinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (link_check_usable(self) < 0)
+        return NULL;
+    return Py_NewRef(self);
+}
+
+static PyObject *Link_exit(LinkObject *self, PyObject *Py_UNUSED(args))
+{
+    return Link_close(self, NULL);
+}
+
+static PyObject *Link_scheduler_stats(LinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->sched || self->closed)
+        return Py_BuildValue("{s:i,s:i,s:i}", "pending", 0, "wakeups", 0, "batches", 0);
+    uint64_t wakeups, batches;
+    aal_sched_counters(self->sched, &wakeups, &batches);
+    return Py_BuildValue("{s:n,s:K,s:K}", "pending", (Py_ssize_t)aal_sched_pending(self->sched),
+                         "wakeups", (unsigned long long)wakeups, "batches",
+                         (unsigned long long)batches);
+}
+
+/* ------------------------------------------------------------------ */
+/* Properties */
+
+static PyObject *Link_get_beat(LinkObject *self, void *closure)
+{
+    (void)closure;
+    aal_snapshot snap;
+    return link_snapshot(self, &snap) < 0 ? NULL : PyFloat_FromDouble(snap.beat);
+}
+
+static PyObject *Link_get_phase(LinkObject *self, void *closure)
+{
+    (void)closure;
+    aal_snapshot snap;
+    return link_snapshot(self, &snap) < 0 ? NULL : PyFloat_FromDouble(snap.phase);
+}
+
+static PyObject *Link_get_tempo(LinkObject *self, void *closure)
+{
+    (void)closure;
+    aal_snapshot snap;
+    return link_snapshot(self, &snap) < 0 ? NULL : PyFloat_FromDouble(snap.tempo);
+}
+
+static PyObject *Link_get_playing(LinkObject *self, void *closure)
+{
+    (void)closure;
+    aal_snapshot snap;
+    return link_snapshot(self, &snap) < 0 ? NULL : PyBool_FromLong(snap.playing);
+}
+
+static int op_clock(aal_link *link, aal_session *s, double q, void *ctx)
+{
+    (void)s;
+    (void)q;
+    int64_t t = aal_link_clock_micros(link);
+    *(int64_t *)ctx = t;
+    return t < 0 ? -1 : 0;
+}
+
+static PyObject *Link_get_time(LinkObject *self, void *closure)
+{
+    (void)closure;
+    int64_t us;
+    if (run_native(self, op_clock, &us) < 0)
+        return NULL;
+    return PyObject_CallFunction(self->state->timedelta, "iiL", 0, 0, (long long)us);
+}
+
+static int op_num_peers(aal_link *link, aal_session *s, double q, void *ctx)
+{
+    (void)s;
+    (void)q;
+    int64_t n = aal_link_num_peers(link);
+    *(int64_t *)ctx = n;
+    return n < 0 ? -1 : 0;
+}
+
+static PyObject *Link_get_num_peers(LinkObject *self, void *closure)
+{
+    (void)closure;
+    int64_t n;
+    if (run_native(self, op_num_peers, &n) < 0)
+        return NULL;
+    return PyLong_FromLongLong((long long)n);
+}
+
+typedef struct {
+    bool value;
+    bool start_stop; /* which flag */
+    bool set;
+} flag_op;
+
+static int op_flag(aal_link *link, aal_session *s, double q, void *ctx)
+{
+    (void)s;
+    (void)q;
+    flag_op *f = ctx;
+    if (f->set)
+        return f->start_stop ? aal_link_enable_start_stop_sync(link, f->value)
+                             : aal_link_enable(link, f->value);
+    f->value = f->start_stop ? aal_link_is_start_stop_sync_enabled(link)
+                             : aal_link_is_enabled(link);
+    return 0;
+}
+
+static PyObject *get_flag(LinkObject *self, bool start_stop)
+{
+    flag_op f = {false, start_stop, false};
+    return run_native(self, op_flag, &f) < 0 ? NULL : PyBool_FromLong(f.value);
+}
+
+static int set_flag(LinkObject *self, PyObject *value, bool start_stop, const char *what)
+{
+    if (!value) {
+        PyErr_Format(PyExc_AttributeError, "cannot delete %s", what);
+        return -1;
+    }
+    flag_op f = {false, start_stop, true};
+    if (aal_to_bool(value, what, &f.value) < 0 || run_native(self, op_flag, &f) < 0)
+        return -1;
+    aal_sched_timeline_changed(self->sched);
+    return 0;
+}
+
+static PyObject *Link_get_enabled(LinkObject *self, void *closure)
+{
+    (void)closure;
+    return get_flag(self, false);
+}
+
+static int Link_set_enabled(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    return set_flag(self, value, false, "enabled");
+}
+
+static PyObject *Link_get_start_stop_sync_enabled(LinkObject *self, void *closure)
+{
+    (void)closure;
+    return get_flag(self, true);
+}
+
+static int Link_set_start_stop_sync_enabled(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    return set_flag(self, value, true, "start_stop_sync_enabled");
+}
+
+static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete tempo");
+        return -1;
+    }
+    edit e = {EDIT_TEMPO, 0.0, false, 0};
+    if (aal_to_finite_double(value, "tempo", &e.value) < 0 || check_bpm(e.value) < 0)
+        return -1;
+    /* Link clamps to its range; do it here so that what we commit is what
+     * the session gets. */
+    e.value = e.value < AAL_MIN_BPM ? AAL_MIN_BPM : e.value > AAL_MAX_BPM ? AAL_MAX_BPM : e.value;
+    return link_edit(self, &e);
+}
+
+static int Link_set_playing(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete playing");
+        return -1;
+    }
+    edit e = {EDIT_PLAYING, 0.0, false, 0};
+    if (aal_to_bool(value, "playing", &e.flag) < 0)
+        return -1;
+    return link_edit(self, &e);
+}
+
+static PyObject *Link_get_quantum(LinkObject *self, void *closure)
+{
+    (void)closure;
+    return PyFloat_FromDouble(self->quantum);
+}
+
+static int Link_set_quantum(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete quantum");
+        return -1;
+    }
+    double q;
+    if (aal_to_finite_double(value, "quantum", &q) < 0)
+        return -1;
+    if (!(q > 0.0)) {
+        PyErr_Format(PyExc_ValueError, "quantum must be > 0, not %R", value);
+        return -1;
+    }
+    if (link_check_usable(self) < 0)
+        return -1;
+    self->quantum = q;
+    aal_sched_set_quantum(self->sched, q);
+    return 0;
+}
+
+static PyObject *Link_repr(LinkObject *self)
+{
+    if (self->closed)
+        return PyUnicode_FromFormat("<aalink.Link closed>");
+    aal_snapshot snap;
+    if (link_snapshot(self, &snap) < 0)
+        return NULL;
+    PyObject *tempo = PyFloat_FromDouble(snap.tempo);
+    PyObject *beat = PyFloat_FromDouble(snap.beat);
+    PyObject *r = (tempo && beat) ? PyUnicode_FromFormat("<aalink.Link tempo=%R beat=%R>", tempo,
+                                                         beat)
+                                  : NULL;
+    Py_XDECREF(tempo);
+    Py_XDECREF(beat);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+
+static PyMethodDef Link_methods[] = {
+    {"sync", (PyCFunction)(void (*)(void))Link_sync, METH_VARARGS | METH_KEYWORDS,
+     "sync(beat, offset=0, origin=0)\n--\n\n"
+     "Return an asyncio.Future of the Link's loop, done when the timeline reaches\n"
+     "the next grid point origin + offset + k*beat (in beats, k an integer) after\n"
+     "the current beat.  Its result is that grid point as a float.  beat must be\n"
+     "a real number > 0 (ValueError otherwise, TypeError for non-numbers)."},
+    {"request_beat", (PyCFunction)Link_request_beat, METH_O,
+     "request_beat(beat)\n--\n\n"
+     "Ask to map beat (for the current quantum) to now; with peers connected Link\n"
+     "only shifts it to the next quantum boundary.  Pending syncs follow."},
+    {"force_beat", (PyCFunction)Link_force_beat, METH_O,
+     "force_beat(beat)\n--\n\n"
+     "Map beat to now, for every peer of the session (use with care).  Pending\n"
+     "syncs follow the new timeline."},
+    {"request_beat_at_start_playing_time", (PyCFunction)Link_request_beat_at_start_playing_time,
+     METH_O,
+     "request_beat_at_start_playing_time(beat)\n--\n\n"
+     "Map beat to the time transport started playing (no-op when not playing)."},
+    {"set_is_playing_and_request_beat_at_time",
+     (PyCFunction)(void (*)(void))Link_set_is_playing_and_request_beat_at_time,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_is_playing_and_request_beat_at_time(playing, time, beat)\n--\n\n"
+     "Set the transport state at time (Link clock: a datetime.timedelta, or float\n"
+     "seconds, as Link.time) and map beat to that time."},
+    {"set_num_peers_callback", (PyCFunction)Link_set_num_peers_callback, METH_O,
+     "set_num_peers_callback(callback)\n--\n\n"
+     "Replace every num_peers callback with callback (None clears them).  It is\n"
+     "called on the Link's event loop with the number of peers (int)."},
+    {"add_num_peers_callback", (PyCFunction)Link_add_num_peers_callback, METH_O,
+     "add_num_peers_callback(callback)\n--\n\n"
+     "Add a callback called on the Link's event loop with the number of peers (int)."},
+    {"remove_num_peers_callback", (PyCFunction)Link_remove_num_peers_callback, METH_O,
+     "remove_num_peers_callback(callback)\n--\n\n"
+     "Remove callback if it is registered (no error otherwise)."},
+    {"set_tempo_callback", (PyCFunction)Link_set_tempo_callback, METH_O,
+     "set_tempo_callback(callback)\n--\n\n"
+     "Replace every tempo callback with callback (None clears them).  It is called\n"
+     "on the Link's event loop with the new tempo in bpm (float)."},
+    {"add_tempo_callback", (PyCFunction)Link_add_tempo_callback, METH_O,
+     "add_tempo_callback(callback)\n--\n\n"
+     "Add a callback called on the Link's event loop with the tempo in bpm (float)."},
+    {"remove_tempo_callback", (PyCFunction)Link_remove_tempo_callback, METH_O,
+     "remove_tempo_callback(callback)\n--\n\n"
+     "Remove callback if it is registered (no error otherwise)."},
+    {"set_start_stop_callback", (PyCFunction)Link_set_start_stop_callback, METH_O,
+     "set_start_stop_callback(callback)\n--\n\n"
+     "Replace every start/stop callback with callback (None clears them).  It is\n"
+     "called on the Link's event loop with the playing state (bool)."},
+    {"add_start_stop_callback", (PyCFunction)Link_add_start_stop_callback, METH_O,
+     "add_start_stop_callback(callback)\n--\n\n"
+     "Add a callback called on the Link's event loop with the playing state (bool)."},
+    {"remove_start_stop_callback", (PyCFunction)Link_remove_start_stop_callback, METH_O,
+     "remove_start_stop_callback(callback)\n--\n\n"
+     "Remove callback if it is registered (no error otherwise)."},
+    {"close", (PyCFunction)Link_close, METH_NOARGS,
+     "close()\n--\n\n"
+     "Leave the session and stop the Link's threads now instead of when it is\n"
+     "garbage-collected.  Pending syncs never resolve.  Idempotent."},
+    {"__enter__", (PyCFunction)Link_enter, METH_NOARGS, "Return the Link."},
+    {"__exit__", (PyCFunction)Link_exit, METH_VARARGS, "Close the Link."},
+    {"_future_done", (PyCFunction)Link_future_done, METH_O,
+     "Internal: done-callback of pending futures (cancellation)."},
+    {"_scheduler_stats", (PyCFunction)Link_scheduler_stats, METH_NOARGS,
+     "Internal: scheduler counters for tests and benchmarks."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Link_getset[] = {
+    {"num_peers", (getter)Link_get_num_peers, NULL,
+     "Number of other peers in the Link session (int; 0 when alone or disabled).", NULL},
+    {"beat", (getter)Link_get_beat, NULL,
+     "Beat on the session timeline now, for the current quantum (float, beats).", NULL},
+    {"phase", (getter)Link_get_phase, NULL,
+     "Phase now, in [0, quantum) (float, beats).", NULL},
+    {"time", (getter)Link_get_time, NULL,
+     "Link's clock now (datetime.timedelta, microsecond resolution, monotonic).", NULL},
+    {"quantum", (getter)Link_get_quantum, (setter)Link_set_quantum,
+     "Quantum for beat and phase, in beats (float > 0, default 1).", NULL},
+    {"enabled", (getter)Link_get_enabled, (setter)Link_set_enabled,
+     "Whether Link networking is on (bool, default False).", NULL},
+    {"start_stop_sync_enabled", (getter)Link_get_start_stop_sync_enabled,
+     (setter)Link_set_start_stop_sync_enabled,
+     "Whether play/stop state is shared with peers (bool, default False).", NULL},
+    {"tempo", (getter)Link_get_tempo, (setter)Link_set_tempo,
+     "Session tempo in bpm (float); setting commits it now.  Values must be > 0\n"
+     "and finite, and are clamped to Link's range, 20 to 999 bpm.", NULL},
+    {"playing", (getter)Link_get_playing, (setter)Link_set_playing,
+     "Transport state (bool); setting commits it now.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Link_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(LinkObject, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Link_slots[] = {
+    {Py_tp_new, Link_new},
+    {Py_tp_dealloc, Link_dealloc},
+    {Py_tp_traverse, Link_traverse},
+    {Py_tp_clear, Link_clear},
+    {Py_tp_repr, Link_repr},
+    {Py_tp_methods, Link_methods},
+    {Py_tp_getset, Link_getset},
+    {Py_tp_members, Link_members},
+    {Py_tp_doc,
+     "Link(bpm, loop=None)\n--\n\n"
+     "An Ableton Link session member whose sync() futures resume asyncio code on\n"
+     "the beat.  bpm is the initial tempo (clamped to 20..999).  loop is the\n"
+     "asyncio event loop to deliver to: by default the running loop, or, outside\n"
+     "one, the loop of the first sync().  A new Link is disabled; set\n"
+     "enabled = True to join the network session."},
+    {0, NULL},
+};
+
+PyType_Spec Link_spec = {
+    .name = "aalink.Link",
+    .basicsize = sizeof(LinkObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Link_slots,
+};

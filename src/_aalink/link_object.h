@@ -1,0 +1,46 @@
+/* link_object.h - the Python-facing Link type. */
+#ifndef AAL_LINK_OBJECT_H
+#define AAL_LINK_OBJECT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "aal_link.h"
+#include "module_state.h"
+#include "scheduler.h"
+
+#define AAL_N_CALLBACK_KINDS 3
+
+struct LinkObject {
+    PyObject_HEAD
+    aalink_state *state;
+    aal_link *link;
+    aal_sched *sched;
+    /* Capture buffer for calls from Python threads; session_mu is taken
+     * with the GIL released and never held while waiting for it. */
+    aal_session *session;
+    pthread_mutex_t session_mu;
+    double quantum;
+    PyObject *loop;  /* the bound event loop, or NULL */
+    PyObject *waker; /* LoopWaker registered with loop, or NULL */
+    PyObject *callbacks[AAL_N_CALLBACK_KINDS]; /* lists */
+    PyObject *on_future_done; /* bound _future_done, added to each future */
+    PyObject *weakreflist;
+    Py_ssize_t done_pending; /* futures done elsewhere but still queued */
+    bool closed;
+    LinkObject *next_live; /* the state's list of live Links */
+    LinkObject **prev_live;
+};
+
+extern PyType_Spec Link_spec;
+
+/* Called by the LoopWaker on the loop's thread: resolves due futures and
+ * delivers recorded Link events.  -1 only for SystemExit/KeyboardInterrupt
+ * raised by a user callback. */
+int link_drain(LinkObject *self);
+
+/* Stops the native side (scheduler thread, Link's threads and sockets).
+ * Idempotent; used by close(), dealloc and the interpreter-exit hook. */
+void link_close_native(LinkObject *self);
+
+#endif

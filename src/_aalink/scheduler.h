@@ -1,0 +1,86 @@
+/* scheduler.h - the native beat scheduler: what is due, and when to wake.
+ *
+ * Knows nothing of Python.  Items are opaque pointers ordered by target beat
+ * in a min-heap.  A native thread reads Link's session state, moves every
+ * item whose beat has been reached to a ready list, signals the wake
+ * descriptor once per batch, and sleeps until the Link time of the earliest
+ * remaining target (or without a time-out when nothing is pending).  The
+ * thread never takes the GIL and never holds the mutex while calling into
+ * Link.  The consumer (the asyncio loop thread) takes the ready list and the
+ * recorded Link events with aal_sched_take().
+ */
+#ifndef AAL_SCHEDULER_H
+#define AAL_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aal_link.h"
+
+typedef struct aal_sched aal_sched;
+
+typedef struct aal_item {
+    double target; /* beat */
+    uint64_t seq;  /* FIFO among equal targets */
+    void *ptr;     /* owned by the consumer's side; never dereferenced here */
+} aal_item;
+
+enum aal_event_kind { AAL_EVENT_PEERS = 0, AAL_EVENT_TEMPO = 1, AAL_EVENT_START_STOP = 2 };
+
+typedef struct aal_event {
+    int kind;
+    double value; /* peers, bpm or 0/1 */
+} aal_event;
+
+/* A batch handed to the loop thread: arrays owned by the batch. */
+typedef struct aal_batch {
+    aal_item *ready;
+    size_t n_ready;
+    aal_event *events;
+    size_t n_events;
+} aal_batch;
+
+/* Creates the scheduler and starts its thread; registers Link's callbacks. */
+aal_sched *aal_sched_create(aal_link *link, double quantum);
+/* Stops and joins the thread (idempotent).  Call without the GIL. */
+void aal_sched_stop(aal_sched *s);
+/* Frees the scheduler; leftover items are returned through `drop`. */
+void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *ctx);
+
+/* True in a child process forked while the scheduler existed: its thread and
+ * Link's threads are gone there, so nothing may call into Link. */
+bool aal_sched_forked(const aal_sched *s);
+
+/* Where to signal when a batch is ready (-1: nowhere yet). */
+void aal_sched_set_wake_fd(aal_sched *s, int write_fd);
+/* Which kinds of Link event the consumer wants recorded (bit per kind). */
+void aal_sched_set_event_mask(aal_sched *s, unsigned mask);
+void aal_sched_set_quantum(aal_sched *s, double quantum);
+
+/* Adds an item; 0 or -1 (out of memory).  Wakes the thread when it becomes
+ * the earliest. */
+int aal_sched_push(aal_sched *s, double target, void *ptr);
+/* The timeline changed (tempo, re-mapping, quantum): re-check now. */
+void aal_sched_timeline_changed(aal_sched *s);
+size_t aal_sched_pending(aal_sched *s);
+
+/* Takes everything ready and every recorded event; free with
+ * aal_batch_release. */
+void aal_sched_take(aal_sched *s, aal_batch *batch);
+void aal_batch_release(aal_batch *batch);
+
+/* Removes every pending item for which keep() returns false.  keep() runs
+ * without the scheduler's lock (it may call into Python); items pushed
+ * meanwhile are kept.  Removed items are given to drop(). */
+void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
+                      void (*drop)(void *ptr, void *ctx), void *ctx);
+
+/* Takes every pending and ready item (for a loop being dropped). */
+void aal_sched_take_all(aal_sched *s, aal_batch *batch);
+
+/* Counters for tests and benchmarks: wake-ups of the thread, batches
+ * signalled. */
+void aal_sched_counters(aal_sched *s, uint64_t *wakeups, uint64_t *batches);
+
+#endif
