@@ -526,6 +526,8 @@ void link_close_native(LinkObject *self)
     self->link = NULL;
     pthread_mutex_unlock(&self->session_mu);
     Py_END_ALLOW_THREADS
+    if (self->waker)
+        loop_waker_stop_relay(self->waker);
 }
 
 static int Link_traverse(LinkObject *self, visitproc visit, void *arg)

@@ -2,6 +2,7 @@
 #include "loop_waker.h"
 
 #include "link_object.h"
+#include "loop_relay.h"
 #include "platform.h"
 
 typedef struct {
@@ -10,6 +11,7 @@ typedef struct {
     int read_fd, write_fd; /* -1 once closed */
     PyObject *loop;
     PyObject *link_ref; /* weak reference to the Link */
+    aal_relay *relay;   /* for loops without add_reader, else NULL */
 } LoopWakerObject;
 
 static int LoopWaker_traverse(LoopWakerObject *self, visitproc visit, void *arg)
@@ -63,7 +65,12 @@ static PyObject *LoopWaker_close(LoopWakerObject *self, PyObject *Py_UNUSED(igno
 {
     if (self->read_fd < 0)
         Py_RETURN_NONE;
-    if (self->loop) {
+    if (self->relay) {
+        aal_relay *relay = self->relay;
+        self->relay = NULL;
+        aal_relay_stop(relay);
+    }
+    else if (self->loop) {
         PyObject *closed = PyObject_CallMethodNoArgs(self->loop, self->state->str_is_closed);
         int is_closed = closed ? PyObject_IsTrue(closed) : -1;
         Py_XDECREF(closed);
@@ -115,6 +122,7 @@ PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link)
     self->read_fd = self->write_fd = -1;
     self->loop = Py_NewRef(loop);
     self->link_ref = NULL;
+    self->relay = NULL;
     PyObject_GC_Track(self);
 
     self->link_ref = PyWeakref_NewRef(link, NULL);
@@ -131,17 +139,19 @@ PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link)
     PyObject *r = fd ? PyObject_CallMethodObjArgs(loop, state->str_add_reader, fd, drain, NULL)
                      : NULL;
     Py_XDECREF(fd);
-    Py_DECREF(drain);
-    if (!r) {
-        if (PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_RuntimeError,
-                            "aalink needs an event loop that supports add_reader() "
-                            "(asyncio's selector loop or uvloop); on Windows use "
-                            "asyncio.WindowsSelectorEventLoopPolicy()");
-        }
-        goto fail;
+    if (!r && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        /* No add_reader (Windows' proactor loop): relay through
+         * call_soon_threadsafe from a thread of our own. */
+        PyErr_Clear();
+        self->relay = aal_relay_start(self->read_fd, loop, drain);
+        Py_DECREF(drain);
+        if (!self->relay)
+            goto fail;
+        return (PyObject *)self;
     }
+    Py_DECREF(drain);
+    if (!r)
+        goto fail;
     Py_DECREF(r);
     return (PyObject *)self;
 
@@ -150,6 +160,16 @@ fail:
     self->read_fd = self->write_fd = -1;
     Py_DECREF(self);
     return NULL;
+}
+
+void loop_waker_stop_relay(PyObject *waker)
+{
+    LoopWakerObject *self = (LoopWakerObject *)waker;
+    if (self->relay) {
+        aal_relay *relay = self->relay;
+        self->relay = NULL;
+        aal_relay_stop(relay);
+    }
 }
 
 int loop_waker_write_fd(PyObject *waker)

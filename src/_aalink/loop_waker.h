@@ -13,10 +13,13 @@
 
 extern PyType_Spec LoopWaker_spec;
 
-/* Opens a descriptor and registers it with loop.add_reader.  Call on the
- * loop's thread or while the loop is not running. */
+/* Opens a descriptor and registers it with loop.add_reader (or, for a loop
+ * without it, starts a call_soon_threadsafe relay: see loop_relay.h).
+ * Call on the loop's thread or while the loop is not running. */
 PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link);
 int loop_waker_write_fd(PyObject *waker);
+/* Stops the relay thread of a loop without add_reader (exit hook). */
+void loop_waker_stop_relay(PyObject *waker);
 /* Unregisters and closes, now if that is safe from this thread, otherwise
  * through loop.call_soon_threadsafe.  Errors are reported as unraisable. */
 void loop_waker_detach(PyObject *waker);

@@ -11,7 +11,9 @@
 #include "platform.h"
 
 /* Wake this long before a target and watch the clock for the rest: timed
- * waits on a virtual machine overshoot by tens of microseconds. */
+ * waits on a virtual machine overshoot by tens of microseconds.  The
+ * environment variable AALINK_SPIN_US (0..2000) overrides it, for
+ * measuring. */
 #define AAL_SPIN_US 150
 
 /* Recorded Link events kept for the loop before the oldest are dropped. */
@@ -39,6 +41,7 @@ struct aal_sched {
     int wake_fd;
     bool wake_signalled; /* a wake is outstanding: don't write again */
     uint64_t wakeups, batches;
+    int64_t spin_us;
 
     aal_sched *next_live; /* registry of live schedulers, for fork */
 };
@@ -180,7 +183,7 @@ static void on_start_stop(bool playing, void *ctx)
 static void wait_until_locked(aal_sched *s, int64_t due_us)
 {
     int64_t now = aal_link_clock_now_us();
-    int64_t sleep_us = due_us - now - AAL_SPIN_US;
+    int64_t sleep_us = due_us - now - s->spin_us;
     if (sleep_us > 0) {
         struct timespec deadline = aal_deadline_after_us(sleep_us);
         int rc = pthread_cond_timedwait(&s->cond, &s->mu, &deadline);
@@ -264,6 +267,12 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->link = link;
     s->quantum = quantum;
     s->wake_fd = -1;
+    s->spin_us = AAL_SPIN_US;
+    const char *spin = getenv("AALINK_SPIN_US");
+    if (spin && *spin) {
+        long v = strtol(spin, NULL, 10);
+        s->spin_us = v < 0 ? 0 : v > 2000 ? 2000 : v;
+    }
     s->session = aal_session_create();
     if (!s->session)
         goto fail_session;

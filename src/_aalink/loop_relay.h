@@ -1,0 +1,23 @@
+/* loop_relay.h - delivery for event loops without add_reader().
+ *
+ * Windows' proactor loop cannot watch a descriptor.  For such loops a relay
+ * thread waits on the wake descriptor and posts the drain callback with
+ * loop.call_soon_threadsafe, taking the GIL to do so.  The scheduler thread
+ * itself still never waits for the GIL: only this relay does, and it checks
+ * for interpreter finalization first (the exit hook stops relays before). */
+#ifndef AAL_LOOP_RELAY_H
+#define AAL_LOOP_RELAY_H
+
+#include "compat.h"
+
+typedef struct aal_relay aal_relay;
+
+/* Starts relaying readiness of watch_fd to loop.call_soon_threadsafe(callback).
+ * Call with the GIL held.  NULL with an exception on failure. */
+aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback);
+
+/* Stops and joins the relay (releasing the GIL meanwhile), then frees it.
+ * Call with the GIL held.  NULL is fine. */
+void aal_relay_stop(aal_relay *relay);
+
+#endif
