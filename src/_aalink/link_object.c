@@ -10,6 +10,7 @@
 #include "beatmath.h"
 #include "convert.h"
 #include "loop_waker.h"
+#include "platform.h"
 
 /* Ableton Link's tempo range; values outside are clamped by Link. */
 #define AAL_MIN_BPM 20.0
@@ -348,8 +349,10 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
     return rc;
 }
 
-static void resolve_future(LinkObject *self, const aal_item *item)
+/* Resolves one due future; true when it was resolved here (not cancelled). */
+static bool resolve_future(LinkObject *self, const aal_item *item)
 {
+    bool resolved = false;
     aalink_state *st = self->state;
     PyObject *fut = item->ptr;
     int done = call_bool_method(fut, st->str_done);
@@ -362,6 +365,7 @@ static void resolve_future(LinkObject *self, const aal_item *item)
         PyObject *value = PyFloat_FromDouble(item->target);
         r = value ? PyObject_CallMethodOneArg(fut, st->str_set_result, value) : NULL;
         Py_XDECREF(value);
+        resolved = r != NULL;
         Py_XDECREF(r);
     }
     else if (done == 1 && self->done_pending > 0) {
@@ -370,6 +374,26 @@ static void resolve_future(LinkObject *self, const aal_item *item)
     if (PyErr_Occurred())
         PyErr_WriteUnraisable(fut);
     Py_DECREF(fut);
+    return resolved;
+}
+
+typedef struct {
+    const aal_item *items;
+    size_t n;
+    int64_t *late_us; /* out: now - (time of target - lead) */
+} lateness_op;
+
+static int op_lateness(aal_link *link, aal_session *s, double quantum, void *ctx)
+{
+    lateness_op *op = ctx;
+    if (aal_link_capture_app_session(link, s) != 0)
+        return -1;
+    int64_t now = aal_link_clock_micros(link);
+    for (size_t i = 0; i < op->n; i++) {
+        int64_t due = aal_session_time_at_beat(s, op->items[i].target, quantum);
+        op->late_us[i] = now - (due - op->items[i].lead_us);
+    }
+    return 0;
 }
 
 int link_drain(LinkObject *self)
@@ -378,8 +402,19 @@ int link_drain(LinkObject *self)
         return 0;
     aal_batch batch;
     aal_sched_take(self->sched, &batch);
+    int64_t *late = batch.n_ready ? PyMem_Malloc(batch.n_ready * sizeof *late) : NULL;
+    if (late) {
+        lateness_op op = {batch.ready, batch.n_ready, late};
+        if (run_native(self, op_lateness, &op) < 0) {
+            PyErr_Clear();
+            PyMem_Free(late);
+            late = NULL;
+        }
+    }
     for (size_t i = 0; i < batch.n_ready; i++)
-        resolve_future(self, &batch.ready[i]);
+        if (resolve_future(self, &batch.ready[i]) && late)
+            aal_lateness_record(&self->lateness, late[i]);
+    PyMem_Free(late);
     int rc = 0;
     for (size_t i = 0; i < batch.n_events && rc == 0; i++)
         rc = deliver_event(self, &batch.events[i]);
@@ -578,12 +613,74 @@ static void Link_dealloc(LinkObject *self)
 /* ------------------------------------------------------------------ */
 /* sync() */
 
+/* A lead in seconds (None: the Link's default) to microseconds. */
+static int parse_lead(LinkObject *self, PyObject *obj, int64_t *lead_us)
+{
+    double lead = self->lead;
+    if (obj && obj != Py_None) {
+        if (aal_to_finite_double(obj, "lead", &lead) < 0)
+            return -1;
+        if (lead < 0.0 || lead > 60.0) {
+            PyErr_Format(PyExc_ValueError, "lead must be between 0 and 60 seconds, not %R",
+                         obj);
+            return -1;
+        }
+    }
+    *lead_us = (int64_t)(lead * 1e6 + 0.5);
+    return 0;
+}
+
+typedef struct {
+    int64_t ahead_us;
+    double beat;
+} beat_ahead;
+
+static int op_beat_ahead(aal_link *link, aal_session *s, double quantum, void *ctx)
+{
+    beat_ahead *b = ctx;
+    if (aal_link_capture_app_session(link, s) != 0)
+        return -1;
+    int64_t now = aal_link_clock_micros(link);
+    b->beat = aal_session_beat_at_time(s, now + b->ahead_us, quantum);
+    return now < 0 || isnan(b->beat) ? -1 : 0;
+}
+
+/* Creates a future of `loop` and queues it for `target` beats. */
+static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, int64_t lead_us)
+{
+    PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
+    if (!fut)
+        return NULL;
+    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
+                                            self->on_future_done);
+    if (!r) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(r);
+    /* The scheduler's reference: released when resolved or dropped. */
+    Py_INCREF(fut);
+    int rc = aal_sched_push(self->sched, target, lead_us, fut);
+    if (rc != 0) {
+        Py_DECREF(fut);
+        Py_DECREF(fut);
+        if (rc == -2)
+            PyErr_Format(PyExc_ValueError,
+                         "too many different leads pending at once (at most %d)",
+                         AAL_MAX_LEAD_GROUPS);
+        else
+            PyErr_NoMemory();
+        return NULL;
+    }
+    return fut;
+}
+
 static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"beat", "offset", "origin", NULL};
-    PyObject *beat_obj, *offset_obj = NULL, *origin_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:sync", kwlist, &beat_obj, &offset_obj,
-                                     &origin_obj))
+    static char *kwlist[] = {"beat", "offset", "origin", "lead", NULL};
+    PyObject *beat_obj, *offset_obj = NULL, *origin_obj = NULL, *lead_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$O:sync", kwlist, &beat_obj, &offset_obj,
+                                     &origin_obj, &lead_obj))
         return NULL;
     double beat, offset = 0.0, origin = 0.0;
     if (PyFloat_Check(beat_obj) && isnan(PyFloat_AS_DOUBLE(beat_obj))) {
@@ -596,8 +693,10 @@ static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "beat must be > 0, not %R", beat_obj);
         return NULL;
     }
+    int64_t lead_us;
     if ((offset_obj && aal_to_finite_double(offset_obj, "offset", &offset) < 0) ||
-        (origin_obj && aal_to_finite_double(origin_obj, "origin", &origin) < 0))
+        (origin_obj && aal_to_finite_double(origin_obj, "origin", &origin) < 0) ||
+        parse_lead(self, lead_obj, &lead_us) < 0)
         return NULL;
     if (link_check_usable(self) < 0)
         return NULL;
@@ -605,8 +704,10 @@ static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
     PyObject *loop = link_loop_for_sync(self);
     if (!loop)
         return NULL;
-    aal_snapshot snap;
-    if (link_snapshot(self, &snap) < 0)
+    /* "Now", for a lead, is the beat `lead` from now: a coroutine resumed
+     * early for a beat then gets the next point, never the same one. */
+    beat_ahead snap = {lead_us, 0.0};
+    if (run_native(self, op_beat_ahead, &snap) < 0)
         return NULL;
     double target;
     if (aal_next_grid_point(snap.beat, beat, offset, origin, &target) < 0) {
@@ -620,24 +721,22 @@ static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
 
-    PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
-    if (!fut)
+    return queue_future(self, loop, target, lead_us);
+}
+
+static PyObject *Link_sync_at(LinkObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"beat", "lead", NULL};
+    PyObject *beat_obj, *lead_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:_sync_at", kwlist, &beat_obj, &lead_obj))
         return NULL;
-    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
-                                            self->on_future_done);
-    if (!r) {
-        Py_DECREF(fut);
+    double target;
+    int64_t lead_us;
+    if (aal_to_finite_double(beat_obj, "beat", &target) < 0 ||
+        parse_lead(self, lead_obj, &lead_us) < 0 || link_check_usable(self) < 0)
         return NULL;
-    }
-    Py_DECREF(r);
-    /* The scheduler's reference: released when resolved or dropped. */
-    Py_INCREF(fut);
-    if (aal_sched_push(self->sched, target, fut) != 0) {
-        Py_DECREF(fut);
-        Py_DECREF(fut);
-        return PyErr_NoMemory();
-    }
-    return fut;
+    PyObject *loop = link_loop_for_sync(self);
+    return loop ? queue_future(self, loop, target, lead_us) : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -752,6 +851,162 @@ static PyObject *callback_op(LinkObject *self, int kind, enum callback_op op, Py
 CALLBACK_METHODS(num_peers, AAL_EVENT_PEERS)
 CALLBACK_METHODS(tempo, AAL_EVENT_TEMPO)
 CALLBACK_METHODS(start_stop, AAL_EVENT_START_STOP)
+
+/* ------------------------------------------------------------------ */
+/* Beat <-> time, clock offset, tempo ramps, every(), lateness stats */
+
+typedef struct {
+    double beat;
+    int64_t time_us;
+    bool to_time;
+} convert_op;
+
+static int op_convert(aal_link *link, aal_session *s, double quantum, void *ctx)
+{
+    convert_op *c = ctx;
+    if (aal_link_capture_app_session(link, s) != 0)
+        return -1;
+    if (c->to_time) {
+        c->time_us = aal_session_time_at_beat(s, c->beat, quantum);
+        return c->time_us == INT64_MIN ? -1 : 0;
+    }
+    c->beat = aal_session_beat_at_time(s, c->time_us, quantum);
+    return isnan(c->beat) ? -1 : 0;
+}
+
+static PyObject *Link_time_at_beat(LinkObject *self, PyObject *beat)
+{
+    convert_op c = {0.0, 0, true};
+    if (aal_to_finite_double(beat, "beat", &c.beat) < 0 || run_native(self, op_convert, &c) < 0)
+        return NULL;
+    return PyObject_CallFunction(self->state->timedelta, "iiL", 0, 0, (long long)c.time_us);
+}
+
+static PyObject *Link_beat_at_time(LinkObject *self, PyObject *time)
+{
+    convert_op c = {0.0, 0, false};
+    if (aal_to_micros(time, self->state->timedelta, "time", &c.time_us) < 0 ||
+        run_native(self, op_convert, &c) < 0)
+        return NULL;
+    return PyFloat_FromDouble(c.beat);
+}
+
+static PyObject *Link_get_clock_offset(LinkObject *self, void *closure)
+{
+    (void)closure;
+    if (link_check_usable(self) < 0)
+        return NULL;
+    /* Read the two clocks back to back, three times; keep the tightest. */
+    double best = 0.0, best_span = 1e9;
+    for (int i = 0; i < 3; i++) {
+        int64_t a = aal_monotonic_now_us();
+        int64_t link = aal_link_clock_now_us();
+        int64_t b = aal_monotonic_now_us();
+        if ((double)(b - a) < best_span) {
+            best_span = (double)(b - a);
+            best = ((double)a + (double)(b - a) / 2.0 - (double)link) / 1e6;
+        }
+    }
+    return PyFloat_FromDouble(best);
+}
+
+static PyObject *Link_ramp_tempo(LinkObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"bpm", "beats", NULL};
+    PyObject *bpm_obj, *beats_obj;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:ramp_tempo", kwlist, &bpm_obj, &beats_obj))
+        return NULL;
+    double bpm, beats;
+    if (aal_to_finite_double(bpm_obj, "bpm", &bpm) < 0 || check_bpm(bpm) < 0 ||
+        aal_to_finite_double(beats_obj, "beats", &beats) < 0)
+        return NULL;
+    if (beats < 0.0) {
+        PyErr_Format(PyExc_ValueError, "beats must be >= 0, not %R", beats_obj);
+        return NULL;
+    }
+    bpm = bpm < AAL_MIN_BPM ? AAL_MIN_BPM : bpm > AAL_MAX_BPM ? AAL_MAX_BPM : bpm;
+    aal_snapshot snap;
+    if (link_snapshot(self, &snap) < 0)
+        return NULL;
+    aal_sched_start_ramp(self->sched, snap.tempo, bpm, snap.beat, snap.beat + beats);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Link_get_ramping(LinkObject *self, void *closure)
+{
+    (void)closure;
+    if (self->closed || !self->sched)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(aal_sched_ramping(self->sched));
+}
+
+static PyObject *Link_every(LinkObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
+{
+    /* The iterator is an async generator in aalink/_every.py. */
+    PyObject *mod = PyImport_ImportModule("aalink._every");
+    if (!mod)
+        return NULL;
+    PyObject *fn = PyObject_GetAttrString(mod, "every");
+    Py_DECREF(mod);
+    if (!fn)
+        return NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject **all = PyMem_Malloc((nargs + nkw + 1) * sizeof *all);
+    if (!all) {
+        Py_DECREF(fn);
+        return PyErr_NoMemory();
+    }
+    all[0] = (PyObject *)self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++)
+        all[i + 1] = args[i];
+    PyObject *r = PyObject_Vectorcall(fn, all, (size_t)(nargs + 1), kwnames);
+    PyMem_Free(all);
+    Py_DECREF(fn);
+    return r;
+}
+
+static PyObject *Link_get_lead(LinkObject *self, void *closure)
+{
+    (void)closure;
+    return PyFloat_FromDouble(self->lead);
+}
+
+static int Link_set_lead(LinkObject *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete lead");
+        return -1;
+    }
+    if (value == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "lead must be a real number of seconds, not None");
+        return -1;
+    }
+    int64_t lead_us;
+    if (parse_lead(self, value, &lead_us) < 0)
+        return -1;
+    self->lead = (double)lead_us / 1e6;
+    return 0;
+}
+
+static PyObject *Link_get_stats(LinkObject *self, void *closure)
+{
+    (void)closure;
+    const aal_lateness *h = &self->lateness;
+    double mean = h->count ? h->sum_us / (double)h->count / 1e3 : 0.0;
+    return Py_BuildValue("{s:K,s:d,s:d,s:d,s:d}", "count", (unsigned long long)h->count,
+                         "mean_ms", mean, "p50_ms",
+                         (double)aal_lateness_quantile(h, 0.50) / 1e3, "p99_ms",
+                         (double)aal_lateness_quantile(h, 0.99) / 1e3, "max_ms",
+                         (double)h->max_us / 1e3);
+}
+
+static PyObject *Link_reset_stats(LinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    aal_lateness_reset(&self->lateness);
+    Py_RETURN_NONE;
+}
 
 /* ------------------------------------------------------------------ */
 /* close, context manager, introspection */
@@ -930,6 +1185,9 @@ static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
     /* Link clamps to its range; do it here so that what we commit is what
      * the session gets. */
     e.value = e.value < AAL_MIN_BPM ? AAL_MIN_BPM : e.value > AAL_MAX_BPM ? AAL_MAX_BPM : e.value;
+    if (link_check_usable(self) < 0)
+        return -1;
+    aal_sched_cancel_ramp(self->sched); /* an explicit tempo ends a ramp */
     return link_edit(self, &e);
 }
 
@@ -994,11 +1252,13 @@ static PyObject *Link_repr(LinkObject *self)
 
 static PyMethodDef Link_methods[] = {
     {"sync", (PyCFunction)(void (*)(void))Link_sync, METH_VARARGS | METH_KEYWORDS,
-     "sync(beat, offset=0, origin=0)\n--\n\n"
+     "sync(beat, offset=0, origin=0, *, lead=None)\n--\n\n"
      "Return an asyncio.Future of the Link's loop, done when the timeline reaches\n"
      "the next grid point origin + offset + k*beat (in beats, k an integer) after\n"
      "the current beat.  Its result is that grid point as a float.  beat must be\n"
-     "a real number > 0 (ValueError otherwise, TypeError for non-numbers)."},
+     "a real number > 0 (ValueError otherwise, TypeError for non-numbers).\n"
+     "lead (seconds, keyword only) resolves it that much before the beat;\n"
+     "None uses Link.lead."},
     {"request_beat", (PyCFunction)Link_request_beat, METH_O,
      "request_beat(beat)\n--\n\n"
      "Ask to map beat (for the current quantum) to now; with peers connected Link\n"
@@ -1047,6 +1307,32 @@ static PyMethodDef Link_methods[] = {
     {"remove_start_stop_callback", (PyCFunction)Link_remove_start_stop_callback, METH_O,
      "remove_start_stop_callback(callback)\n--\n\n"
      "Remove callback if it is registered (no error otherwise)."},
+    {"time_at_beat", (PyCFunction)Link_time_at_beat, METH_O,
+     "time_at_beat(beat)\n--\n\n"
+     "Link clock time (datetime.timedelta, the clock of Link.time) at which the\n"
+     "timeline reaches beat, for the current quantum and tempo."},
+    {"beat_at_time", (PyCFunction)Link_beat_at_time, METH_O,
+     "beat_at_time(time)\n--\n\n"
+     "Beat (float) on the timeline at Link clock time (timedelta or float\n"
+     "seconds), for the current quantum; the inverse of time_at_beat."},
+    {"ramp_tempo", (PyCFunction)(void (*)(void))Link_ramp_tempo, METH_VARARGS | METH_KEYWORDS,
+     "ramp_tempo(bpm, beats)\n--\n\n"
+     "Change the session tempo smoothly to bpm over the next beats beats (linear\n"
+     "in beats, committed by the native scheduler at least every 1/32 beat, so\n"
+     "peers follow).  Any other tempo change, local or from a peer, ends it."},
+    {"every", (PyCFunction)(void (*)(void))Link_every, METH_FASTCALL | METH_KEYWORDS,
+     "every(beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
+     "Async iterator over the grid points origin + offset + k*beat: each step\n"
+     "targets the point after the previous one, so a coroutine that comes back\n"
+     "late gets the missed points at once, in order; with skip_late=True it\n"
+     "skips them and waits for the next point after the current beat."},
+    {"reset_stats", (PyCFunction)Link_reset_stats, METH_NOARGS,
+     "reset_stats()\n--\n\n"
+     "Forget the lateness measurements reported by Link.stats."},
+    {"_sync_at", (PyCFunction)(void (*)(void))Link_sync_at, METH_VARARGS | METH_KEYWORDS,
+     "_sync_at(beat, lead=None)\n--\n\n"
+     "Internal: a future resolved when the timeline reaches beat (at once if it\n"
+     "has passed).  Used by every()."},
     {"close", (PyCFunction)Link_close, METH_NOARGS,
      "close()\n--\n\n"
      "Leave the session and stop the Link's threads now instead of when it is\n"
@@ -1079,6 +1365,20 @@ static PyGetSetDef Link_getset[] = {
     {"tempo", (getter)Link_get_tempo, (setter)Link_set_tempo,
      "Session tempo in bpm (float); setting commits it now.  Values must be > 0\n"
      "and finite, and are clamped to Link's range, 20 to 999 bpm.", NULL},
+    {"lead", (getter)Link_get_lead, (setter)Link_set_lead,
+     "Latency lead in seconds (float, 0 to 60, default 0): sync() futures resolve\n"
+     "this much before their beat, so output that takes that long lands on it.\n"
+     "sync(..., lead=) overrides it per call.", NULL},
+    {"clock_offset", (getter)Link_get_clock_offset, NULL,
+     "Seconds to add to a Link clock time (Link.time, time_at_beat) to get\n"
+     "time.monotonic() / the default loop.time() (float; drifts slowly: re-read).",
+     NULL},
+    {"ramping", (getter)Link_get_ramping, NULL,
+     "Whether a ramp_tempo() is under way (bool).", NULL},
+    {"stats", (getter)Link_get_stats, NULL,
+     "How late futures were resolved on the loop, after their beat (minus lead):\n"
+     "dict with count, mean_ms, p50_ms, p99_ms, max_ms, kept in constant memory\n"
+     "(log buckets, under 7 % error).  reset_stats() clears it.", NULL},
     {"playing", (getter)Link_get_playing, (setter)Link_set_playing,
      "Transport state (bool); setting commits it now.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

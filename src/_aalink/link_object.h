@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "aal_link.h"
+#include "lateness.h"
 #include "module_state.h"
 #include "scheduler.h"
 
@@ -21,6 +22,8 @@ struct LinkObject {
     aal_session *session;
     pthread_mutex_t session_mu;
     double quantum;
+    double lead;     /* seconds: default for sync(lead=None) */
+    aal_lateness lateness;
     PyObject *loop;  /* the bound event loop, or NULL */
     PyObject *waker; /* LoopWaker registered with loop, or NULL */
     PyObject *callbacks[AAL_N_CALLBACK_KINDS]; /* lists */

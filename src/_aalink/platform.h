@@ -20,6 +20,10 @@ struct timespec aal_deadline_after_us(int64_t delta_us);
 /* Link's clock now, in microseconds, read without Link (same clock). */
 int64_t aal_link_clock_now_us(void);
 
+/* The clock of time.monotonic() (and asyncio's default loop.time()), in
+ * microseconds. */
+int64_t aal_monotonic_now_us(void);
+
 /* Ask the OS for the finest timer slack for the calling thread. */
 void aal_thread_tight_timers(void);
 

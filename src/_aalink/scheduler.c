@@ -32,7 +32,17 @@ struct aal_sched {
     bool dirty; /* re-check the timeline before sleeping */
     double quantum;
     uint64_t next_seq;
-    aal_heap pending;
+    /* Pending items, one heap per distinct lead: within a group, beat order
+     * is due order. */
+    struct lead_group {
+        int64_t lead_us;
+        aal_heap heap;
+    } groups[AAL_MAX_LEAD_GROUPS];
+    int n_groups;
+    size_t n_pending;
+    /* Tempo ramp, run by the thread. */
+    bool ramp_active;
+    double ramp_from, ramp_to, ramp_start_beat, ramp_end_beat, ramp_last_bpm;
     aal_item *ready;
     size_t n_ready, cap_ready;
     aal_event *events;
@@ -202,6 +212,82 @@ static void wait_until_locked(aal_sched *s, int64_t due_us)
     pthread_mutex_lock(&s->mu);
 }
 
+static int compare_items(const void *a, const void *b)
+{
+    const aal_item *x = a, *y = b;
+    if (x->target != y->target)
+        return x->target < y->target ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Drops empty groups (with s->mu held). */
+static void compact_groups_locked(aal_sched *s)
+{
+    int n = 0;
+    for (int g = 0; g < s->n_groups; g++) {
+        if (s->groups[g].heap.len > 0)
+            s->groups[n++] = s->groups[g];
+        else
+            aal_heap_free(&s->groups[g].heap);
+    }
+    for (int g = n; g < s->n_groups; g++)
+        memset(&s->groups[g], 0, sizeof s->groups[g]);
+    s->n_groups = n;
+}
+
+/* Moves every due item to the ready list; returns the Link time at which
+ * the earliest remaining one is due (INT64_MAX when none).  s->mu held;
+ * `session` was captured at `now`. */
+static int64_t collect_due_locked(aal_sched *s, const aal_session *session, int64_t now,
+                                  double quantum)
+{
+    int64_t next_due = INT64_MAX;
+    size_t first_new = s->n_ready;
+    int groups_moved = 0;
+    for (int g = 0; g < s->n_groups; g++) {
+        struct lead_group *grp = &s->groups[g];
+        double beat = aal_session_beat_at_time(session, now + grp->lead_us, quantum);
+        bool moved = false;
+        while (grp->heap.len > 0 && grp->heap.items[0].target <= beat) {
+            if (ready_append_locked(s, grp->heap.items[0]) != 0)
+                break; /* out of memory: leave it pending, retry next pass */
+            aal_heap_pop(&grp->heap);
+            s->n_pending--;
+            moved = true;
+        }
+        groups_moved += moved;
+        if (grp->heap.len > 0) {
+            int64_t t = aal_session_time_at_beat(session, grp->heap.items[0].target, quantum);
+            t = t == INT64_MIN ? now + 1000 : t - grp->lead_us;
+            if (t < next_due)
+                next_due = t;
+        }
+    }
+    if (groups_moved > 1) /* keep a batch in beat order across leads */
+        qsort(s->ready + first_new, s->n_ready - first_new, sizeof *s->ready, compare_items);
+    if (s->n_ready > first_new)
+        signal_loop_locked(s);
+    return next_due;
+}
+
+/* One step of a tempo ramp, without s->mu (it calls into Link).  Returns
+ * the tempo committed, or NAN when the ramp ended or was overridden. */
+static double ramp_step(aal_sched *s, aal_session *session, int64_t now, double quantum,
+                        double from, double to, double start, double end, double last)
+{
+    double current = aal_session_tempo(session);
+    if (!isnan(last) && fabs(current - last) > 0.01)
+        return NAN; /* someone else changed the tempo: the ramp yields */
+    double beat = aal_session_beat_at_time(session, now, quantum);
+    double p = end > start ? (beat - start) / (end - start) : 1.0;
+    p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
+    double bpm = from + (to - from) * p;
+    if (aal_session_set_tempo(session, bpm, now) != 0 ||
+        aal_link_commit_app_session(s->link, session) != 0)
+        return NAN;
+    return p >= 1.0 ? -bpm : bpm; /* negative: the ramp is complete */
+}
+
 static void *sched_main(void *arg)
 {
     aal_sched *s = arg;
@@ -210,7 +296,7 @@ static void *sched_main(void *arg)
 
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        if (s->pending.len == 0) {
+        if (s->n_pending == 0 && !s->ramp_active) {
             s->dirty = false;
             pthread_cond_wait(&s->cond, &s->mu);
             continue;
@@ -218,36 +304,47 @@ static void *sched_main(void *arg)
         s->dirty = false;
         s->wakeups++;
         double quantum = s->quantum;
+        bool ramp = s->ramp_active;
+        double r_from = s->ramp_from, r_to = s->ramp_to, r_start = s->ramp_start_beat,
+               r_end = s->ramp_end_beat, r_last = s->ramp_last_bpm;
         pthread_mutex_unlock(&s->mu);
 
-        /* Read the timeline without our lock: Link may block briefly. */
+        /* Read (and for a ramp, write) the timeline without our lock: Link
+         * may block briefly. */
         int64_t now = aal_link_clock_micros(s->link);
-        int ok = aal_link_capture_app_session(s->link, s->session) == 0 && now >= 0;
-        double beat = ok ? aal_session_beat_at_time(s->session, now, quantum) : NAN;
+        int ok = now >= 0 && aal_link_capture_app_session(s->link, s->session) == 0;
+        double ramp_bpm = NAN;
+        if (ok && ramp)
+            ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start, r_end,
+                                 r_last);
 
         pthread_mutex_lock(&s->mu);
-        if (!ok || isnan(beat)) {
+        if (ramp && s->ramp_active && s->ramp_start_beat == r_start) {
+            if (isnan(ramp_bpm) || ramp_bpm < 0)
+                s->ramp_active = false;
+            else
+                s->ramp_last_bpm = ramp_bpm;
+        }
+        if (!ok) {
             /* Link failed (out of memory?): try again shortly. */
             wait_until_locked(s, aal_link_clock_now_us() + 1000);
             continue;
         }
-        bool moved = false;
-        while (s->pending.len > 0 && s->pending.items[0].target <= beat) {
-            if (ready_append_locked(s, s->pending.items[0]) != 0)
-                break; /* out of memory: leave it pending, retry next pass */
-            aal_heap_pop(&s->pending);
-            moved = true;
-        }
-        if (moved)
-            signal_loop_locked(s);
-        if (s->stop || s->dirty || s->pending.len == 0 || quantum != s->quantum)
+        int64_t due = collect_due_locked(s, s->session, now, quantum);
+        if (s->n_groups > 1 || (s->n_groups == 1 && s->groups[0].heap.len == 0))
+            compact_groups_locked(s);
+        if (s->stop || s->dirty || quantum != s->quantum)
             continue;
-
-        /* Sleep until the earliest target's time on Link's clock.  Link
-         * rounds times to microseconds: aim one past, then re-check. */
-        int64_t due = aal_session_time_at_beat(s->session, s->pending.items[0].target, quantum);
-        if (due == INT64_MIN)
-            due = now + 1000;
+        if (s->ramp_active) {
+            /* Next ramp step in 1/32 beat at the current tempo. */
+            double bpm = aal_session_tempo(s->session);
+            int64_t step = (int64_t)(60e6 / (bpm > 0 ? bpm : 120.0) / 32.0);
+            if (now + step < due)
+                due = now + step;
+        }
+        if (due == INT64_MAX)
+            continue; /* nothing left: wait without a time-out */
+        /* Link rounds times to microseconds: aim one past, then re-check. */
         if (due <= now)
             due = now + 1;
         wait_until_locked(s, due + 1);
@@ -340,9 +437,11 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
         return;
     aal_sched_stop(s);
     registry_remove(s);
-    drop_items(s->pending.items, s->pending.len, drop, ctx);
+    for (int g = 0; g < s->n_groups; g++) {
+        drop_items(s->groups[g].heap.items, s->groups[g].heap.len, drop, ctx);
+        aal_heap_free(&s->groups[g].heap);
+    }
     drop_items(s->ready, s->n_ready, drop, ctx);
-    aal_heap_free(&s->pending);
     free(s->ready);
     free(s->events);
     if (!s->forked) {
@@ -380,17 +479,65 @@ void aal_sched_set_quantum(aal_sched *s, double quantum)
     pthread_mutex_unlock(&s->mu);
 }
 
-int aal_sched_push(aal_sched *s, double target, void *ptr)
+int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
 {
     pthread_mutex_lock(&s->mu);
-    aal_item item = {target, s->next_seq++, ptr};
-    int rc = aal_heap_push(&s->pending, item);
-    if (rc == 0 && s->pending.items[0].seq == item.seq) {
-        s->dirty = true;
-        pthread_cond_signal(&s->cond);
+    int g = 0;
+    while (g < s->n_groups && s->groups[g].lead_us != lead_us)
+        g++;
+    if (g == s->n_groups) {
+        if (g == AAL_MAX_LEAD_GROUPS)
+            compact_groups_locked(s);
+        g = s->n_groups;
+        if (g == AAL_MAX_LEAD_GROUPS) {
+            pthread_mutex_unlock(&s->mu);
+            return -2;
+        }
+        s->groups[g].lead_us = lead_us;
+        s->n_groups++;
+    }
+    aal_item item = {target, s->next_seq++, lead_us, ptr};
+    aal_heap *heap = &s->groups[g].heap;
+    int rc = aal_heap_push(heap, item);
+    if (rc == 0) {
+        s->n_pending++;
+        if (heap->items[0].seq == item.seq) {
+            s->dirty = true;
+            pthread_cond_signal(&s->cond);
+        }
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
+                          double end_beat)
+{
+    pthread_mutex_lock(&s->mu);
+    s->ramp_active = true;
+    s->ramp_from = from_bpm;
+    s->ramp_to = to_bpm;
+    s->ramp_start_beat = start_beat;
+    s->ramp_end_beat = end_beat;
+    s->ramp_last_bpm = NAN;
+    s->dirty = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void aal_sched_cancel_ramp(aal_sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->ramp_active = false;
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool aal_sched_ramping(aal_sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool r = s->ramp_active;
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 void aal_sched_timeline_changed(aal_sched *s)
@@ -404,7 +551,7 @@ void aal_sched_timeline_changed(aal_sched *s)
 size_t aal_sched_pending(aal_sched *s)
 {
     pthread_mutex_lock(&s->mu);
-    size_t n = s->pending.len;
+    size_t n = s->n_pending;
     pthread_mutex_unlock(&s->mu);
     return n;
 }
@@ -431,12 +578,58 @@ void aal_batch_release(aal_batch *batch)
     memset(batch, 0, sizeof *batch);
 }
 
+/* Moves every pending item out of the groups (s->mu held). */
+static aal_heap steal_pending_locked(aal_sched *s)
+{
+    aal_heap all = {NULL, 0, 0};
+    for (int g = 0; g < s->n_groups; g++) {
+        aal_heap *h = &s->groups[g].heap;
+        if (all.len == 0 && all.items == NULL) {
+            all = *h;
+        }
+        else {
+            for (size_t i = 0; i < h->len; i++)
+                if (aal_heap_append(&all, h->items[i]) != 0)
+                    break; /* out of memory: the rest are lost */
+            aal_heap_free(h);
+        }
+        memset(h, 0, sizeof *h);
+    }
+    s->n_groups = 0;
+    s->n_pending = 0;
+    return all;
+}
+
+/* Puts items back into their lead groups (s->mu held). */
+static void restore_pending_locked(aal_sched *s, aal_heap *items)
+{
+    for (size_t i = 0; i < items->len; i++) {
+        aal_item it = items->items[i];
+        int g = 0;
+        while (g < s->n_groups && s->groups[g].lead_us != it.lead_us)
+            g++;
+        if (g == s->n_groups) {
+            if (g == AAL_MAX_LEAD_GROUPS)
+                g = 0; /* cannot happen: at most as many groups as before */
+            else {
+                s->groups[g].lead_us = it.lead_us;
+                s->n_groups++;
+            }
+        }
+        if (aal_heap_append(&s->groups[g].heap, it) == 0)
+            s->n_pending++;
+    }
+    for (int g = 0; g < s->n_groups; g++) {
+        aal_heap_heapify(&s->groups[g].heap);
+        aal_heap_shrink(&s->groups[g].heap);
+    }
+}
+
 void aal_sched_take_all(aal_sched *s, aal_batch *batch)
 {
     aal_sched_take(s, batch);
     pthread_mutex_lock(&s->mu);
-    aal_heap stolen = s->pending;
-    memset(&s->pending, 0, sizeof s->pending);
+    aal_heap stolen = steal_pending_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (stolen.len) {
         aal_item *all = realloc(batch->ready, (batch->n_ready + stolen.len) * sizeof *all);
@@ -448,8 +641,7 @@ void aal_sched_take_all(aal_sched *s, aal_batch *batch)
         else {
             /* Cannot grow: hand them back rather than lose them. */
             pthread_mutex_lock(&s->mu);
-            for (size_t i = 0; i < stolen.len; i++)
-                aal_heap_push(&s->pending, stolen.items[i]);
+            restore_pending_locked(s, &stolen);
             pthread_mutex_unlock(&s->mu);
         }
     }
@@ -460,8 +652,7 @@ void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
                       void (*drop)(void *ptr, void *ctx), void *ctx)
 {
     pthread_mutex_lock(&s->mu);
-    aal_heap stolen = s->pending;
-    memset(&s->pending, 0, sizeof s->pending);
+    aal_heap stolen = steal_pending_locked(s);
     pthread_mutex_unlock(&s->mu);
 
     size_t kept = 0;
@@ -474,16 +665,12 @@ void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
     stolen.len = kept;
 
     pthread_mutex_lock(&s->mu);
-    /* Merge whatever was pushed meanwhile into the kept ones. */
-    for (size_t i = 0; i < s->pending.len; i++)
-        aal_heap_append(&stolen, s->pending.items[i]);
-    aal_heap_free(&s->pending);
-    aal_heap_heapify(&stolen);
-    aal_heap_shrink(&stolen);
-    s->pending = stolen;
+    /* Items pushed meanwhile are in the groups already: add the kept ones. */
+    restore_pending_locked(s, &stolen);
     s->dirty = true;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
+    aal_heap_free(&stolen);
 }
 
 void aal_sched_counters(aal_sched *s, uint64_t *wakeups, uint64_t *batches)

@@ -21,10 +21,14 @@
 typedef struct aal_sched aal_sched;
 
 typedef struct aal_item {
-    double target; /* beat */
-    uint64_t seq;  /* FIFO among equal targets */
-    void *ptr;     /* owned by the consumer's side; never dereferenced here */
+    double target;   /* beat */
+    uint64_t seq;    /* FIFO among equal targets */
+    int64_t lead_us; /* due this long before the beat's time */
+    void *ptr;       /* owned by the consumer's side; never dereferenced here */
 } aal_item;
+
+/* Distinct leads pending at once (each has its own heap). */
+#define AAL_MAX_LEAD_GROUPS 16
 
 enum aal_event_kind { AAL_EVENT_PEERS = 0, AAL_EVENT_TEMPO = 1, AAL_EVENT_START_STOP = 2 };
 
@@ -58,9 +62,19 @@ void aal_sched_set_wake_fd(aal_sched *s, int write_fd);
 void aal_sched_set_event_mask(aal_sched *s, unsigned mask);
 void aal_sched_set_quantum(aal_sched *s, double quantum);
 
-/* Adds an item; 0 or -1 (out of memory).  Wakes the thread when it becomes
- * the earliest. */
-int aal_sched_push(aal_sched *s, double target, void *ptr);
+/* Adds an item due when the timeline reaches `target` beats, `lead_us`
+ * microseconds early.  0, -1 (out of memory) or -2 (more than
+ * AAL_MAX_LEAD_GROUPS distinct leads pending).  Wakes the thread when it
+ * becomes the earliest. */
+int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr);
+
+/* Tempo ramp: the thread commits tempi from `from_bpm` to `to_bpm`, linear
+ * in beats from `start_beat` to `end_beat`, at least every 1/32 beat.  Any
+ * other tempo change (a peer's, or aal_sched_cancel_ramp) ends it. */
+void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
+                          double end_beat);
+void aal_sched_cancel_ramp(aal_sched *s);
+bool aal_sched_ramping(aal_sched *s);
 /* The timeline changed (tempo, re-mapping, quantum): re-check now. */
 void aal_sched_timeline_changed(aal_sched *s);
 size_t aal_sched_pending(aal_sched *s);

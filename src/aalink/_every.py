@@ -1,0 +1,24 @@
+"""Link.every(): an async iterator over the points of a beat grid."""
+
+
+async def every(link, beat, offset=0, origin=0, *, skip_late=False, lead=None):
+    """Yield origin + offset + k*beat for successive k, each when it is due.
+
+    The first point is the next one after the current beat (as sync()); each
+    later one is the point after the previous, so a consumer that comes back
+    late gets the points it missed at once, in order.  With skip_late=True
+    it gets the next point after the current beat instead.
+    """
+    first = await link.sync(beat, offset=offset, origin=origin, lead=lead)
+    yield first
+    beat = float(beat)
+    step = 0
+    while True:
+        if skip_late:
+            first = await link.sync(beat, offset=offset, origin=origin, lead=lead)
+            step = 0
+            yield first
+        else:
+            step += 1
+            # first + step*beat, not a running sum: no accumulated rounding.
+            yield await link._sync_at(first + step * beat, lead=lead)
