@@ -1,0 +1,419 @@
+"""Issue 3: Link's properties and session methods, from the API page.
+
+Round trips of the settable properties (quantum, enabled,
+start_stop_sync_enabled, tempo, playing), the read-only ones (num_peers, beat,
+phase, time), the timeline methods (request_beat, force_beat,
+request_beat_at_start_playing_time, set_is_playing_and_request_beat_at_time),
+and the port's own decisions: tempo finite and > 0, clamped to 20..999;
+quantum finite and > 0; bool properties take bool or int only; times are
+timedelta or float seconds; close() and the context manager.
+"""
+import asyncio
+import datetime
+import sys
+import time
+from fractions import Fraction
+
+import pytest
+
+from aalink import Link
+
+# Beats drift by tempo/60 per second between two reads: with reads a few ms
+# apart on a busy machine, compare beats with this slack (in seconds).
+SLACK_S = 0.03
+
+
+def beats(link, seconds):
+    return link.tempo / 60.0 * seconds
+
+
+# ------------------------------------------------------------------ quantum
+
+def test_quantum_defaults_to_one(make_link):
+    link = make_link(120)
+    assert link.quantum == 1.0
+    assert type(link.quantum) is float
+
+
+@pytest.mark.parametrize("value, expected", [(4, 4.0), (3.5, 3.5), (Fraction(3, 2), 1.5),
+                                             (0.25, 0.25), (1, 1.0)])
+def test_quantum_round_trip(make_link, value, expected):
+    link = make_link(120)
+    link.quantum = value
+    assert link.quantum == expected
+    assert type(link.quantum) is float
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-4, ValueError),
+                                        (float("nan"), ValueError), (float("inf"), ValueError),
+                                        ("4", TypeError), (None, TypeError), ([4], TypeError)])
+def test_bad_quantum_is_rejected_and_changes_nothing(make_link, bad, error):
+    link = make_link(120)
+    link.quantum = 4
+    with pytest.raises(error):
+        link.quantum = bad
+    assert link.quantum == 4.0
+    assert 0 <= link.phase < 4
+
+
+def test_quantum_sets_the_range_of_phase(make_link):
+    link = make_link(600)
+    for q in (1, 2, 3.5, 4, 0.75):
+        link.quantum = q
+        for _ in range(50):
+            p = link.phase
+            assert 0 <= p < q
+            time.sleep(0.001)
+
+
+# --------------------------------------------------------- bool properties
+
+@pytest.mark.parametrize("name", ["enabled", "start_stop_sync_enabled"])
+def test_bool_property_round_trip(make_link, name):
+    link = make_link(120)
+    assert getattr(link, name) is False
+    setattr(link, name, True)
+    assert getattr(link, name) is True
+    setattr(link, name, False)
+    assert getattr(link, name) is False
+    setattr(link, name, 1)  # ints are accepted
+    assert getattr(link, name) is True
+    setattr(link, name, 0)
+    assert getattr(link, name) is False
+
+
+@pytest.mark.parametrize("name", ["enabled", "start_stop_sync_enabled", "playing"])
+@pytest.mark.parametrize("bad", ["yes", "", None, 1.0, [True], object()])
+def test_bool_property_takes_only_bool_or_int(make_link, name, bad):
+    link = make_link(120)
+    before = getattr(link, name)
+    with pytest.raises(TypeError):
+        setattr(link, name, bad)
+    assert getattr(link, name) is before
+
+
+@pytest.mark.parametrize("name", ["enabled", "start_stop_sync_enabled", "playing", "tempo",
+                                  "quantum"])
+def test_settable_properties_cannot_be_deleted(make_link, name):
+    link = make_link(120)
+    with pytest.raises((AttributeError, TypeError)):
+        delattr(link, name)
+
+
+def test_enabling_alone_finds_no_peers(make_link):
+    link = make_link(120)
+    link.enabled = True
+    time.sleep(0.1)
+    assert link.num_peers == 0
+    link.enabled = False
+    assert link.num_peers == 0
+
+
+# ---------------------------------------------------------------- tempo
+
+@pytest.mark.parametrize("bpm", [20, 60, 97.5, 120, Fraction(241, 2), 600, 999])
+def test_tempo_round_trip(make_link, bpm):
+    link = make_link(120)
+    link.tempo = bpm
+    assert link.tempo == pytest.approx(float(bpm), abs=1e-6)
+    assert type(link.tempo) is float
+
+
+def test_tempo_is_clamped_to_links_range(make_link):
+    link = make_link(120)
+    link.tempo = 5
+    assert link.tempo == pytest.approx(20)
+    link.tempo = 5000
+    assert link.tempo == pytest.approx(999)
+    assert make_link(10).tempo == pytest.approx(20)
+    assert make_link(1e6).tempo == pytest.approx(999)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-120, ValueError),
+                                        (float("nan"), ValueError), (float("inf"), ValueError),
+                                        (float("-inf"), ValueError), ("120", TypeError),
+                                        (None, TypeError), (1j, TypeError)])
+def test_bad_tempo_is_rejected_and_changes_nothing(make_link, bad, error):
+    link = make_link(133)
+    with pytest.raises(error):
+        link.tempo = bad
+    assert link.tempo == pytest.approx(133)
+
+
+def test_tempo_sets_the_speed_of_the_beat(make_link):
+    link = make_link(120)
+    link.tempo = 300  # 5 beats a second
+    b0, t0 = link.beat, time.monotonic()
+    time.sleep(0.3)
+    b1, t1 = link.beat, time.monotonic()
+    assert b1 - b0 == pytest.approx((t1 - t0) * 5, abs=5 * SLACK_S)
+
+
+def test_tempo_change_keeps_the_beat_continuous(make_link):
+    link = make_link(120)
+    link.force_beat(10)
+    before = link.beat
+    link.tempo = 480
+    after = link.beat
+    assert before <= after < before + beats(link, SLACK_S)
+
+
+# -------------------------------------------------------------- playing
+
+def test_playing_round_trip(make_link):
+    link = make_link(120)
+    assert link.playing is False
+    link.playing = True
+    assert link.playing is True
+    link.playing = False
+    assert link.playing is False
+    link.playing = 1
+    assert link.playing is True
+
+
+def test_playing_does_not_move_the_beat(make_link):
+    link = make_link(240)
+    link.force_beat(8)
+    link.playing = True
+    assert 8 <= link.beat < 8 + beats(link, SLACK_S)
+
+
+# ------------------------------------------------------ read-only properties
+
+@pytest.mark.parametrize("name, value", [("num_peers", 3), ("beat", 1.0), ("phase", 0.5),
+                                         ("time", datetime.timedelta(seconds=1))])
+def test_read_only_properties(make_link, name, value):
+    link = make_link(120)
+    with pytest.raises(AttributeError):
+        setattr(link, name, value)
+
+
+def test_num_peers_is_an_int_zero_when_alone(make_link):
+    link = make_link(120)
+    assert link.num_peers == 0 and type(link.num_peers) is int
+
+
+def test_beat_is_a_float_that_advances(make_link):
+    link = make_link(600)
+    samples = []
+    for _ in range(20):
+        samples.append(link.beat)
+        time.sleep(0.002)
+    assert all(type(b) is float for b in samples)
+    assert all(a <= b for a, b in zip(samples, samples[1:]))
+    assert samples[-1] > samples[0]
+
+
+@pytest.mark.parametrize("quantum", [1, 2, 4, 1.5])
+def test_phase_is_the_beat_modulo_the_quantum(make_link, quantum):
+    link = make_link(120)
+    link.quantum = quantum
+    link.force_beat(quantum * 3 + 0.25)
+    phase = link.phase
+    assert type(phase) is float
+    assert 0 <= phase < quantum
+    assert phase == pytest.approx(0.25, abs=beats(link, SLACK_S))
+    beat = link.beat
+    assert (beat - link.phase) / quantum == pytest.approx(3, abs=0.01)
+
+
+def test_phase_of_a_negative_beat_is_still_in_range(make_link):
+    link = make_link(120)
+    link.quantum = 4
+    link.force_beat(-1)
+    assert link.phase == pytest.approx(3, abs=beats(link, SLACK_S))
+
+
+def test_time_is_a_monotonic_timedelta(make_link):
+    link = make_link(120)
+    samples = [link.time for _ in range(200)]
+    assert all(type(t) is datetime.timedelta for t in samples)
+    assert all(a <= b for a, b in zip(samples, samples[1:]))
+    t0 = link.time
+    time.sleep(0.05)
+    assert (link.time - t0).total_seconds() == pytest.approx(0.05, abs=0.03)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Link's clock on Linux")
+def test_time_is_links_clock(make_link):
+    """On Linux Link's clock is CLOCK_MONOTONIC_RAW, in microseconds."""
+    link = make_link(120)
+    raw = time.clock_gettime(time.CLOCK_MONOTONIC_RAW)
+    t = link.time.total_seconds()
+    assert t == pytest.approx(raw, abs=0.01)
+
+
+def test_two_links_share_a_clock(make_link):
+    a = make_link(120)
+    b = make_link(120)
+    assert abs((a.time - b.time).total_seconds()) < 0.01
+
+
+# --------------------------------------------------------- timeline methods
+
+@pytest.mark.parametrize("method", ["request_beat", "force_beat"])
+@pytest.mark.parametrize("beat", [0, 4, 11.5, -3.25, Fraction(7, 2), 1000])
+def test_map_a_beat_to_now(make_link, method, beat):
+    """Alone in a session, both map the beat to now exactly."""
+    link = make_link(120)
+    getattr(link, method)(beat)
+    now = link.beat
+    assert float(beat) - 1e-6 <= now < float(beat) + beats(link, SLACK_S)
+
+
+@pytest.mark.parametrize("method", ["request_beat", "force_beat"])
+def test_map_a_beat_with_a_quantum(make_link, method):
+    link = make_link(120)
+    link.quantum = 4
+    getattr(link, method)(6)
+    assert link.beat == pytest.approx(6, abs=beats(link, SLACK_S))
+    assert link.phase == pytest.approx(2, abs=beats(link, SLACK_S))
+
+
+@pytest.mark.parametrize("method", ["request_beat", "force_beat",
+                                    "request_beat_at_start_playing_time"])
+@pytest.mark.parametrize("bad, error", [("1", TypeError), (None, TypeError),
+                                        (float("nan"), ValueError), (float("inf"), ValueError)])
+def test_timeline_methods_reject_bad_beats(make_link, method, bad, error):
+    link = make_link(120)
+    link.force_beat(2)
+    with pytest.raises(error):
+        getattr(link, method)(bad)
+    assert 2 <= link.beat < 2 + beats(link, 0.5)  # untouched
+
+
+def test_request_beat_at_start_playing_time_is_a_no_op_when_stopped(make_link):
+    link = make_link(120)
+    link.force_beat(10)
+    link.request_beat_at_start_playing_time(0)
+    assert link.playing is False
+    assert 10 <= link.beat < 10 + beats(link, SLACK_S)
+
+
+def test_request_beat_at_start_playing_time_aligns_the_start(make_link):
+    link = make_link(120)
+    link.force_beat(10)
+    link.playing = True
+    time.sleep(0.1)
+    elapsed0 = 0.1
+    link.request_beat_at_start_playing_time(0)
+    # beat 0 was at the start: now we are 0.1 s (0.2 beat) or a bit more past it
+    beat = link.beat
+    assert beats(link, elapsed0) - 1e-6 <= beat < beats(link, elapsed0 + 0.1)
+    assert link.playing is True
+
+
+def test_set_is_playing_and_request_beat_at_time_with_a_timedelta(make_link):
+    link = make_link(120)
+    link.force_beat(10)
+    now = link.time
+    link.set_is_playing_and_request_beat_at_time(True, now, 0)
+    assert link.playing is True
+    assert 0 <= link.beat < beats(link, SLACK_S)
+    # Stopping: Link maps the beat only when playing (as requestBeatAtStartPlayingTime)
+    before = link.beat
+    link.set_is_playing_and_request_beat_at_time(False, link.time, 3)
+    assert link.playing is False
+    assert before <= link.beat < before + beats(link, SLACK_S)
+
+
+def test_set_is_playing_and_request_beat_at_time_with_float_seconds(make_link):
+    link = make_link(120)
+    seconds = link.time.total_seconds() + 0.5  # half a second ahead, one beat at 120
+    link.set_is_playing_and_request_beat_at_time(True, seconds, 4)
+    assert link.playing is True
+    assert link.beat == pytest.approx(3, abs=beats(link, SLACK_S))
+
+
+def test_set_is_playing_and_request_beat_at_time_in_the_past(make_link):
+    link = make_link(120)
+    past = link.time - datetime.timedelta(seconds=1)  # two beats ago at 120
+    link.set_is_playing_and_request_beat_at_time(True, past, 0)
+    assert link.beat == pytest.approx(2, abs=beats(link, SLACK_S))
+
+
+def test_set_is_playing_and_request_beat_at_time_float_and_timedelta_agree(make_link):
+    a = make_link(120)
+    b = make_link(120)
+    t = a.time + datetime.timedelta(seconds=0.25)
+    a.set_is_playing_and_request_beat_at_time(True, t, 8)
+    b.set_is_playing_and_request_beat_at_time(True, t.total_seconds(), 8)
+    assert a.beat == pytest.approx(b.beat, abs=beats(a, SLACK_S))
+
+
+@pytest.mark.parametrize("args, error", [
+    ((True, "now", 0), TypeError),
+    ((True, None, 0), TypeError),
+    ((True, float("nan"), 0), ValueError),
+    (("yes", 0.0, 0), TypeError),
+    ((True, 0.0, "0"), TypeError),
+    ((True, 0.0, float("nan")), ValueError),
+])
+def test_set_is_playing_and_request_beat_at_time_rejects_bad_arguments(make_link, args, error):
+    link = make_link(120)
+    with pytest.raises(error):
+        link.set_is_playing_and_request_beat_at_time(*args)
+    assert link.playing is False
+
+
+def test_set_is_playing_and_request_beat_at_time_needs_three_arguments(make_link):
+    link = make_link(120)
+    with pytest.raises(TypeError):
+        link.set_is_playing_and_request_beat_at_time(True, link.time)
+
+
+# ------------------------------------------------------ construction, close
+
+def test_new_link_defaults(make_link):
+    link = make_link(120)
+    assert link.enabled is False
+    assert link.start_stop_sync_enabled is False
+    assert link.playing is False
+    assert link.num_peers == 0
+    assert link.quantum == 1.0
+    assert link.tempo == pytest.approx(120)
+
+
+def test_bpm_and_loop_by_keyword():
+    loop = asyncio.new_event_loop()
+    try:
+        link = Link(bpm=90, loop=loop)
+        assert link.tempo == pytest.approx(90)
+        link.close()
+    finally:
+        loop.close()
+
+
+def test_close_is_idempotent_and_makes_the_link_unusable():
+    link = Link(120)
+    link.close()
+    link.close()
+    with pytest.raises(RuntimeError):
+        link.beat
+    with pytest.raises(RuntimeError):
+        link.tempo = 100
+    with pytest.raises(RuntimeError):
+        link.force_beat(0)
+    assert "closed" in repr(link)
+
+
+def test_context_manager_closes():
+    with Link(120) as link:
+        assert isinstance(link, Link)
+        link.tempo = 130
+        assert link.tempo == pytest.approx(130)
+    with pytest.raises(RuntimeError):
+        link.tempo
+
+
+def test_context_manager_closes_on_error():
+    with pytest.raises(KeyError):
+        with Link(120) as link:
+            raise KeyError("x")
+    with pytest.raises(RuntimeError):
+        link.beat
+
+
+def test_repr(make_link):
+    link = make_link(120)
+    assert "Link" in repr(link)
