@@ -1318,8 +1318,10 @@ static PyMethodDef Link_methods[] = {
     {"ramp_tempo", (PyCFunction)(void (*)(void))Link_ramp_tempo, METH_VARARGS | METH_KEYWORDS,
      "ramp_tempo(bpm, beats)\n--\n\n"
      "Change the session tempo smoothly to bpm over the next beats beats (linear\n"
-     "in beats, committed by the native scheduler at least every 1/32 beat, so\n"
-     "peers follow).  Any other tempo change, local or from a peer, ends it."},
+     "in beats, committed by the native scheduler every 1/16 beat, so\n"
+     "peers follow).  Setting Link.tempo or a new ramp ends it, and so does a\n"
+     "peer's tempo change once it reaches this Link (Link relays changes at most\n"
+     "every 50 ms, so during a ramp a peer's change can be overridden)."},
     {"every", (PyCFunction)(void (*)(void))Link_every, METH_FASTCALL | METH_KEYWORDS,
      "every(beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
      "Async iterator over the grid points origin + offset + k*beat: each step\n"

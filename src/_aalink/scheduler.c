@@ -16,6 +16,11 @@
  * measuring. */
 #define AAL_SPIN_US 150
 
+/* Tempo ramps: a step every 1/AAL_RAMP_STEPS_PER_BEAT beat, committed this
+ * far ahead of time (see ramp_step). */
+#define AAL_RAMP_STEPS_PER_BEAT 16
+#define AAL_RAMP_LOOKAHEAD_US 25000
+
 /* Recorded Link events kept for the loop before the oldest are dropped. */
 #define AAL_MAX_EVENTS 1024
 
@@ -278,7 +283,10 @@ static double ramp_step(aal_sched *s, aal_session *session, int64_t now, double 
     double current = aal_session_tempo(session);
     if (!isnan(last) && fabs(current - last) > 0.01)
         return NAN; /* someone else changed the tempo: the ramp yields */
-    double beat = aal_session_beat_at_time(session, now, quantum);
+    /* Link sends a changed timeline to peers at most every 50 ms: commit the
+     * ramp's tempo 25 ms ahead, so that we lead the ideal ramp by as much as
+     * peers lag behind us, on average. */
+    double beat = aal_session_beat_at_time(session, now + AAL_RAMP_LOOKAHEAD_US, quantum);
     double p = end > start ? (beat - start) / (end - start) : 1.0;
     p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
     double bpm = from + (to - from) * p;
@@ -336,9 +344,9 @@ static void *sched_main(void *arg)
         if (s->stop || s->dirty || quantum != s->quantum)
             continue;
         if (s->ramp_active) {
-            /* Next ramp step in 1/32 beat at the current tempo. */
+            /* Next ramp step in 1/16 beat at the current tempo. */
             double bpm = aal_session_tempo(s->session);
-            int64_t step = (int64_t)(60e6 / (bpm > 0 ? bpm : 120.0) / 32.0);
+            int64_t step = (int64_t)(60e6 / (bpm > 0 ? bpm : 120.0) / AAL_RAMP_STEPS_PER_BEAT);
             if (now + step < due)
                 due = now + step;
         }

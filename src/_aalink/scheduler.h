@@ -69,7 +69,7 @@ void aal_sched_set_quantum(aal_sched *s, double quantum);
 int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr);
 
 /* Tempo ramp: the thread commits tempi from `from_bpm` to `to_bpm`, linear
- * in beats from `start_beat` to `end_beat`, at least every 1/32 beat.  Any
+ * in beats from `start_beat` to `end_beat`, every 1/16 beat.  Any
  * other tempo change (a peer's, or aal_sched_cancel_ramp) ends it. */
 void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
                           double end_beat);
