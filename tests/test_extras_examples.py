@@ -1,0 +1,45 @@
+"""The examples of issue 8 run and do what they say."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run(name, *args, timeout=60):
+    r = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_hihat_lead_sends_ahead_and_swings():
+    lines = run("hihat_lead.py", 1)
+    assert len(lines) == 8
+    beats = [float(re.search(r"beat\s+([\d.]+)", l).group(1)) for l in lines]
+    ahead = [float(re.search(r"sent\s+(-?[\d.]+) ms", l).group(1)) for l in lines]
+    assert [round(b % 1, 2) for b in beats] == [0.0, 0.58] * 4
+    assert all(0 < a <= 20.5 for a in ahead)
+    assert sorted(ahead)[4] > 10
+
+
+def test_ramp_drop_ramps_then_drops():
+    lines = run("ramp_drop.py", 1)
+    tempi = [float(re.search(r"tempo\s+([\d.]+)", l).group(1)) for l in lines[:-1]]
+    assert tempi == sorted(tempi) and tempi[-1] > 145
+    assert lines[-1].startswith("DROP") and "150.0 bpm" in lines[-1]
+
+
+def test_step_sequencer_plays_every_step_in_order():
+    lines = run("step_sequencer.py", 1)
+    steps = [int(re.search(r"step\s+(\d+)", l).group(1)) for l in lines]
+    assert steps == list(range(16))
+    assert "kick" in lines[0] and "snare" in lines[4]
+
+
+def test_timestamps_land_on_time():
+    lines = run("timestamps.py", 4)
+    errors = [float(re.search(r"([+-][\d.]+) ms", l).group(1)) for l in lines]
+    assert len(errors) == 4
+    assert all(abs(e) < 15 for e in errors)
