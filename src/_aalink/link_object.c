@@ -16,6 +16,10 @@
 #define AAL_MIN_BPM 20.0
 #define AAL_MAX_BPM 999.0
 
+/* Link(None): tempo when no session is found, and how long to look. */
+#define AAL_FOLLOW_FALLBACK_BPM 120.0
+#define AAL_FOLLOW_WINDOW_US 1000000
+
 static const char *const callback_kind_names[AAL_N_CALLBACK_KINDS] = {
     "num_peers", "tempo", "start_stop"};
 
@@ -243,8 +247,25 @@ static PyObject *link_loop_for_sync(LinkObject *self)
     return rc < 0 ? NULL : self->loop;
 }
 
+/* Asks the loop's own thread to register the waker (the loop runs on
+ * another thread, where add_reader must be called). */
+static int link_schedule_attach(LinkObject *self)
+{
+    PyObject *attach = PyObject_GetAttrString((PyObject *)self, "_attach_loop");
+    if (!attach)
+        return -1;
+    PyObject *r = PyObject_CallMethodOneArg(self->loop, self->state->str_call_soon_threadsafe,
+                                            attach);
+    Py_DECREF(attach);
+    if (!r)
+        PyErr_Clear(); /* the loop is closing: a later sync() binds a new one */
+    Py_XDECREF(r);
+    return 0;
+}
+
 /* Registers the waker if that is safe from this thread now (used when a
- * callback is added or at construction); otherwise sync() will. */
+ * callback is added or at construction); when the Link's loop runs on
+ * another thread, has that thread do it; otherwise sync() will. */
 static int link_try_attach(LinkObject *self)
 {
     if (self->waker || self->closed)
@@ -260,17 +281,26 @@ static int link_try_attach(LinkObject *self)
     else if (running == self->loop) {
         rc = link_attach_loop(self, self->loop);
     }
-    else if (running == Py_None) {
+    else {
         int is_running = call_bool_method(self->loop, self->state->str_is_running);
         int is_closed = is_running == 0 ? call_bool_method(self->loop, self->state->str_is_closed)
                                         : 1;
         if (is_running < 0 || is_closed < 0)
             rc = -1;
-        else if (is_running == 0 && is_closed == 0)
+        else if (is_running == 1)
+            rc = link_schedule_attach(self); /* Link(bpm, loop) for another thread's loop */
+        else if (is_closed == 0 && running == Py_None)
             rc = link_attach_loop(self, self->loop);
     }
     Py_DECREF(running);
     return rc;
+}
+
+static PyObject *Link_attach_loop(LinkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (link_try_attach(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,8 +522,9 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *bpm_obj, *loop = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:Link", kwlist, &bpm_obj, &loop))
         return NULL;
-    double bpm;
-    if (aal_to_finite_double(bpm_obj, "bpm", &bpm) < 0 || check_bpm(bpm) < 0)
+    double bpm = AAL_FOLLOW_FALLBACK_BPM;
+    bool follow = bpm_obj == Py_None;
+    if (!follow && (aal_to_finite_double(bpm_obj, "bpm", &bpm) < 0 || check_bpm(bpm) < 0))
         return NULL;
 
     aalink_state *st = aalink_state_of_type(type);
@@ -504,6 +535,7 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     self->state = st;
     self->quantum = 1.0;
+    self->follow = follow;
     if (pthread_mutex_init(&self->session_mu, NULL) != 0) {
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -1157,7 +1189,30 @@ static PyObject *Link_get_enabled(LinkObject *self, void *closure)
 static int Link_set_enabled(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    return set_flag(self, value, false, "enabled");
+    flag_op was = {false, false, false};
+    if (self->follow && run_native(self, op_flag, &was) < 0)
+        return -1;
+    if (set_flag(self, value, false, "enabled") < 0)
+        return -1;
+    if (self->follow) {
+        bool on = PyObject_IsTrue(value) == 1;
+        if (on && !was.value)
+            aal_sched_follow(self->sched, AAL_FOLLOW_WINDOW_US);
+        else if (!on)
+            aal_sched_follow(self->sched, 0);
+    }
+    return 0;
+}
+
+static PyObject *Link_get_following(LinkObject *self, void *closure)
+{
+    (void)closure;
+    if (self->closed || !self->sched || !aal_sched_following(self->sched))
+        Py_RETURN_FALSE;
+    int64_t peers; /* the thread notices a joined session only every 0.4 s */
+    if (run_native(self, op_num_peers, &peers) < 0)
+        return NULL;
+    return PyBool_FromLong(peers == 0);
 }
 
 static PyObject *Link_get_start_stop_sync_enabled(LinkObject *self, void *closure)
@@ -1341,6 +1396,8 @@ static PyMethodDef Link_methods[] = {
      "garbage-collected.  Pending syncs never resolve.  Idempotent."},
     {"__enter__", (PyCFunction)Link_enter, METH_NOARGS, "Return the Link."},
     {"__exit__", (PyCFunction)Link_exit, METH_VARARGS, "Close the Link."},
+    {"_attach_loop", (PyCFunction)Link_attach_loop, METH_NOARGS,
+     "Internal: register with the Link's loop (called on the loop's thread)."},
     {"_future_done", (PyCFunction)Link_future_done, METH_O,
      "Internal: done-callback of pending futures (cancellation)."},
     {"_scheduler_stats", (PyCFunction)Link_scheduler_stats, METH_NOARGS,
@@ -1375,6 +1432,9 @@ static PyGetSetDef Link_getset[] = {
      "Seconds to add to a Link clock time (Link.time, time_at_beat) to get\n"
      "time.monotonic() / the default loop.time() (float; drifts slowly: re-read).",
      NULL},
+    {"following", (getter)Link_get_following, NULL,
+     "For Link(None): True while, just after enabling, it is still looking for a\n"
+     "session to adopt (up to 1 s); then it has joined one or kept 120 bpm.", NULL},
     {"ramping", (getter)Link_get_ramping, NULL,
      "Whether a ramp_tempo() is under way (bool).", NULL},
     {"stats", (getter)Link_get_stats, NULL,
@@ -1403,7 +1463,9 @@ static PyType_Slot Link_slots[] = {
     {Py_tp_doc,
      "Link(bpm, loop=None)\n--\n\n"
      "An Ableton Link session member whose sync() futures resume asyncio code on\n"
-     "the beat.  bpm is the initial tempo (clamped to 20..999).  loop is the\n"
+     "the beat.  bpm is the initial tempo (clamped to 20..999), or None to\n"
+     "propose none: for 1 s after enabling the Link only looks for a session to\n"
+     "adopt, and keeps 120 bpm if it finds none.  loop is the\n"
      "asyncio event loop to deliver to: by default the running loop, or, outside\n"
      "one, the loop of the first sync().  A new Link is disabled; set\n"
      "enabled = True to join the network session."},

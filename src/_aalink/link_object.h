@@ -31,6 +31,7 @@ struct LinkObject {
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     bool closed;
+    bool follow; /* Link(None): adopt the session found on enabling */
     LinkObject *next_live; /* the state's list of live Links */
     LinkObject **prev_live;
 };

@@ -21,6 +21,10 @@
 #define AAL_RAMP_STEPS_PER_BEAT 16
 #define AAL_RAMP_LOOKAHEAD_US 25000
 
+/* Follow-on-join: re-found our session this often while alone, to keep it
+ * younger than Link's 0.5 s "older session wins" margin. */
+#define AAL_REFOUND_US 400000
+
 /* Recorded Link events kept for the loop before the oldest are dropped. */
 #define AAL_MAX_EVENTS 1024
 
@@ -48,6 +52,9 @@ struct aal_sched {
     /* Tempo ramp, run by the thread. */
     bool ramp_active;
     double ramp_from, ramp_to, ramp_start_beat, ramp_end_beat, ramp_last_bpm;
+    /* Follow-on-join window (Link(None)): see aal_sched_follow. */
+    bool follow_active;
+    int64_t follow_until, follow_next;
     aal_item *ready;
     size_t n_ready, cap_ready;
     aal_event *events;
@@ -304,7 +311,7 @@ static void *sched_main(void *arg)
 
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        if (s->n_pending == 0 && !s->ramp_active) {
+        if (s->n_pending == 0 && !s->ramp_active && !s->follow_active) {
             s->dirty = false;
             pthread_cond_wait(&s->cond, &s->mu);
             continue;
@@ -315,6 +322,8 @@ static void *sched_main(void *arg)
         bool ramp = s->ramp_active;
         double r_from = s->ramp_from, r_to = s->ramp_to, r_start = s->ramp_start_beat,
                r_end = s->ramp_end_beat, r_last = s->ramp_last_bpm;
+        bool follow = s->follow_active;
+        int64_t follow_next = s->follow_next, follow_until = s->follow_until;
         pthread_mutex_unlock(&s->mu);
 
         /* Read (and for a ramp, write) the timeline without our lock: Link
@@ -326,7 +335,28 @@ static void *sched_main(void *arg)
             ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start, r_end,
                                  r_last);
 
+        bool follow_done = false;
+        if (ok && follow && now >= follow_next) {
+            if (aal_link_num_peers(s->link) != 0 || now >= follow_until) {
+                follow_done = true; /* joined a session, or the window is over */
+            }
+            else {
+                /* Re-founding resets our session's ghost clock to 0: a
+                 * session we meet is then never younger than ours by Link's
+                 * 0.5 s margin, so it keeps its tempo and we adopt it. */
+                aal_link_enable(s->link, false);
+                aal_link_enable(s->link, true);
+            }
+        }
+
         pthread_mutex_lock(&s->mu);
+        if (follow && s->follow_active && s->follow_until == follow_until && now >= follow_next) {
+            if (follow_done)
+                s->follow_active = false;
+            else
+                s->follow_next = now + AAL_REFOUND_US < follow_until ? now + AAL_REFOUND_US
+                                                                     : follow_until;
+        }
         if (ramp && s->ramp_active && s->ramp_start_beat == r_start) {
             if (isnan(ramp_bpm) || ramp_bpm < 0)
                 s->ramp_active = false;
@@ -350,6 +380,8 @@ static void *sched_main(void *arg)
             if (now + step < due)
                 due = now + step;
         }
+        if (s->follow_active && s->follow_next < due)
+            due = s->follow_next;
         if (due == INT64_MAX)
             continue; /* nothing left: wait without a time-out */
         /* Link rounds times to microseconds: aim one past, then re-check. */
@@ -538,6 +570,26 @@ void aal_sched_cancel_ramp(aal_sched *s)
     pthread_mutex_lock(&s->mu);
     s->ramp_active = false;
     pthread_mutex_unlock(&s->mu);
+}
+
+void aal_sched_follow(aal_sched *s, int64_t window_us)
+{
+    int64_t now = aal_link_clock_micros(s->link);
+    pthread_mutex_lock(&s->mu);
+    s->follow_active = window_us > 0;
+    s->follow_until = now + window_us;
+    s->follow_next = now + (AAL_REFOUND_US < window_us ? AAL_REFOUND_US : window_us);
+    s->dirty = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool aal_sched_following(aal_sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool r = s->follow_active;
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 bool aal_sched_ramping(aal_sched *s)

@@ -75,6 +75,13 @@ void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double s
                           double end_beat);
 void aal_sched_cancel_ramp(aal_sched *s);
 bool aal_sched_ramping(aal_sched *s);
+
+/* Follow-on-join: for window_us after Link was enabled, while it has no
+ * peers, the thread re-founds its session (disable + enable) every 0.4 s so
+ * that any session it meets is the older one and keeps its tempo.  Ends at
+ * the first peer or the end of the window; 0 cancels. */
+void aal_sched_follow(aal_sched *s, int64_t window_us);
+bool aal_sched_following(aal_sched *s);
 /* The timeline changed (tempo, re-mapping, quantum): re-check now. */
 void aal_sched_timeline_changed(aal_sched *s);
 size_t aal_sched_pending(aal_sched *s);
