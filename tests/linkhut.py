@@ -23,6 +23,7 @@ import re
 import select
 import shutil
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -99,7 +100,11 @@ class Jack:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.stderr:
             proc.stderr.close()
-        # JACK leaves its shared registry behind when it was the last server.
+        # Whatever JACK or a killed client left behind under our server's
+        # name, and the shared registry when no other server remains.
+        for leftover in [*SHM.glob(f"jack_{self.name}_*"), *SHM.glob(f"jack_sem.*_{self.name}_*")]:
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else \
+                leftover.unlink(missing_ok=True)
         if not any(SHM.glob("jack_*")):
             try:
                 (SHM / "jack-shm-registry").unlink()
@@ -214,7 +219,12 @@ class LinkHut:
         return self.proc is not None and self.proc.poll() is None
 
     def close(self):
-        """Kill LinkHut if it still runs; release the pty."""
+        """Quit LinkHut (q, else SIGKILL) if it still runs; release the pty."""
+        if self.running:
+            try:
+                self.quit(timeout=2.0)
+            except OSError:
+                pass
         if self.proc is not None:
             _kill(self.proc, signal.SIGKILL)
         if self._thread is not None:
@@ -259,6 +269,17 @@ class LinkHut:
     def history(self, since_us=0):
         with self._cond:
             return [s for s in self.states if s.read_us >= since_us]
+
+    def beat_at(self, t_us, window_us=150_000):
+        """LinkHut's beat at Link time t_us, from the lines read around it.
+
+        Each line is extrapolated to t_us at its tempo from the time we read
+        it; the median of those estimates smooths LinkHut's two decimals and
+        the pty's jitter.  Assumes the tempo was constant in the window."""
+        near = [s for s in self.history(t_us - window_us) if s.read_us <= t_us + window_us]
+        if not near:
+            raise AssertionError("no LinkHut state near that time")
+        return statistics.median(s.beats + (t_us - s.read_us) / 60e6 * s.tempo for s in near)
 
     # -- keys --
     def press(self, keys):
@@ -324,6 +345,35 @@ if __name__ == "__main__":
         print("tempo 100:", hut.set_tempo(100))
         print("playing:", hut.set_playing(True))
         print("quit:", hut.quit())
+
+
+def wrap(d, q=4.0):
+    """d folded into [-q/2, q/2): the difference of two phases."""
+    return (d + q / 2) % q - q / 2
+
+
+def our_beat_at(link, t_us):
+    """An aalink Link's beat at Link time t_us (constant tempo since then)."""
+    b, n = link.beat, now_us()
+    return b - (n - t_us) / 60e6 * link.tempo
+
+
+def phase_error_ms(link, hut, t_us, quantum=4.0):
+    """How far our phase (quantum 4) is ahead of LinkHut's at t_us, in ms."""
+    d = wrap(our_beat_at(link, t_us) - hut.beat_at(t_us), quantum)
+    return d * 60e3 / link.tempo
+
+
+async def wait_joined(link, hut, timeout=10.0):
+    """Wait until our Link and LinkHut each see one peer; assert it."""
+    import asyncio
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = hut.state
+        if link.num_peers == 1 and s is not None and s.peers == 1:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not connected: ours {link.num_peers} peers, LinkHut {hut.state}")
 
 
 # ---- pytest fixtures: import them into a test module to use them ----

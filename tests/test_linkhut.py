@@ -10,28 +10,8 @@ import statistics
 import pytest
 
 from conftest import wait_until
-from linkhut import jack, linkhut, linkhut_on, now_us  # noqa: F401  (fixtures)
-
-
-def wrap(d, q=4.0):
-    """d folded into [-q/2, q/2): a difference of phases."""
-    return (d + q / 2) % q - q / 2
-
-
-def our_beat_at(link, t_us):
-    """Our beat at Link time t_us (constant tempo around it)."""
-    b, n = link.beat, now_us()
-    return b - (n - t_us) / 60e6 * link.tempo
-
-
-def linkhut_beat_at(hut, t_us, window_us=150_000):
-    """LinkHut's beat at Link time t_us, from the status lines read around it.
-
-    Each line is extrapolated to t_us from the time we read it; the median of
-    those estimates smooths LinkHut's two decimals and the pty's jitter."""
-    near = [s for s in hut.history(t_us - window_us) if s.read_us <= t_us + window_us]
-    assert near, "no LinkHut state near that time"
-    return statistics.median(s.beats + (t_us - s.read_us) / 60e6 * s.tempo for s in near)
+from linkhut import jack, linkhut, linkhut_on  # noqa: F401  (fixtures)
+from linkhut import now_us, our_beat_at, wait_joined, wrap
 
 
 async def sleep_then_now(seconds):
@@ -39,21 +19,16 @@ async def sleep_then_now(seconds):
     return now_us()
 
 
-async def joined(link, hut, timeout=10):
-    ok = await wait_until(lambda: link.num_peers == 1 and hut.state.peers == 1, timeout)
-    assert ok, f"not connected: ours {link.num_peers}, LinkHut {hut.state}"
-
-
 async def test_linkhut_and_our_link_see_each_other(make_link, linkhut_on):
     link = make_link(120)
     link.enabled = True
-    await joined(link, linkhut_on)
+    await wait_joined(link, linkhut_on)
 
 
 async def test_tempo_change_in_linkhut_reaches_us(make_link, linkhut_on):
     link = make_link(120)
     link.enabled = True
-    await joined(link, linkhut_on)
+    await wait_joined(link, linkhut_on)
     heard = []
     link.set_tempo_callback(heard.append)
     assert await asyncio.to_thread(linkhut_on.set_tempo, 131)
@@ -64,7 +39,7 @@ async def test_tempo_change_in_linkhut_reaches_us(make_link, linkhut_on):
 async def test_tempo_change_from_us_reaches_linkhut(make_link, linkhut_on):
     link = make_link(120)
     link.enabled = True
-    await joined(link, linkhut_on)
+    await wait_joined(link, linkhut_on)
     link.tempo = 87.5
     assert await asyncio.to_thread(linkhut_on.wait_for, lambda s: s.tempo == 87.5, 5)
     assert link.tempo == pytest.approx(87.5)
@@ -77,7 +52,7 @@ async def test_start_stop_from_linkhut_reaches_us_and_beats_line_up_with_its_bar
     link.quantum = 4
     link.start_stop_sync_enabled = True
     link.enabled = True
-    await joined(link, hut)
+    await wait_joined(link, hut)
     assert await asyncio.to_thread(hut.set_start_stop_sync, True)
     heard = []
     link.set_start_stop_callback(heard.append)
@@ -89,7 +64,7 @@ async def test_start_stop_from_linkhut_reaches_us_and_beats_line_up_with_its_bar
     # LinkHut puts beat 0 of its bar at the start time; so do we.
     link.request_beat_at_start_playing_time(0)
     t = await sleep_then_now(0.3)
-    ours, theirs = our_beat_at(link, t), linkhut_beat_at(hut, t)
+    ours, theirs = our_beat_at(link, t), hut.beat_at(t)
     # Not only the phase: the same beat number (LinkHut counts in from -4
     # when the start falls before its bar line), 20 ms at 120 bpm.
     assert ours == pytest.approx(theirs, abs=0.04), (ours, theirs)
@@ -105,7 +80,7 @@ async def test_our_sync_beats_agree_with_linkhut_beat_column(make_link, linkhut_
     link = make_link(120)
     link.quantum = 4
     link.enabled = True
-    await joined(link, hut)
+    await wait_joined(link, hut)
     link.tempo = 240  # 4 beats a second: more beats in less time
     assert await asyncio.to_thread(hut.wait_for, lambda s: s.tempo == 240, 5)
     resumes = []
@@ -115,7 +90,7 @@ async def test_our_sync_beats_agree_with_linkhut_beat_column(make_link, linkhut_
     await asyncio.sleep(0.2)  # LinkHut's lines after the last beat
     errors_ms = []
     for grid, t in resumes:
-        theirs = linkhut_beat_at(hut, t)
+        theirs = hut.beat_at(t)
         # The same phase of the bar (beat magnitudes may differ by whole bars).
         errors_ms.append(wrap(theirs - grid) / 4 * 1000)  # 240 bpm: 4 beats/s
     assert max(abs(e) for e in errors_ms) < 15, errors_ms
@@ -125,7 +100,7 @@ async def test_our_sync_beats_agree_with_linkhut_beat_column(make_link, linkhut_
 async def test_linkhut_quitting_leaves_us_alone_with_a_running_timeline(make_link, linkhut_on):
     link = make_link(100)
     link.enabled = True
-    await joined(link, linkhut_on)
+    await wait_joined(link, linkhut_on)
     assert await asyncio.to_thread(linkhut_on.quit)
     assert await wait_until(lambda: link.num_peers == 0, timeout=10)
     assert link.enabled
