@@ -184,8 +184,11 @@ static int link_attach_loop(LinkObject *self, PyObject *loop)
     PyObject *waker = loop_waker_attach(self->state, loop, (PyObject *)self);
     if (!waker)
         return -1;
-    link_detach_loop(self);
-    self->loop = Py_NewRef(loop);
+    /* Without a waker no future was ever handed out: keep the events that
+     * Link recorded before this first attach (detaching would drop them). */
+    if (self->waker)
+        link_detach_loop(self);
+    Py_XSETREF(self->loop, Py_NewRef(loop));
     self->waker = waker;
     aal_sched_set_wake_fd(self->sched, loop_waker_write_fd(waker));
     return 0;
@@ -1307,7 +1310,7 @@ static PyObject *Link_repr(LinkObject *self)
 
 static PyMethodDef Link_methods[] = {
     {"sync", (PyCFunction)(void (*)(void))Link_sync, METH_VARARGS | METH_KEYWORDS,
-     "sync(beat, offset=0, origin=0, *, lead=None)\n--\n\n"
+     "sync($self, beat, offset=0, origin=0, *, lead=None)\n--\n\n"
      "Return an asyncio.Future of the Link's loop, done when the timeline reaches\n"
      "the next grid point origin + offset + k*beat (in beats, k an integer) after\n"
      "the current beat.  Its result is that grid point as a float.  beat must be\n"
@@ -1315,83 +1318,83 @@ static PyMethodDef Link_methods[] = {
      "lead (seconds, keyword only) resolves it that much before the beat;\n"
      "None uses Link.lead."},
     {"request_beat", (PyCFunction)Link_request_beat, METH_O,
-     "request_beat(beat)\n--\n\n"
+     "request_beat($self, beat, /)\n--\n\n"
      "Ask to map beat (for the current quantum) to now; with peers connected Link\n"
      "only shifts it to the next quantum boundary.  Pending syncs follow."},
     {"force_beat", (PyCFunction)Link_force_beat, METH_O,
-     "force_beat(beat)\n--\n\n"
+     "force_beat($self, beat, /)\n--\n\n"
      "Map beat to now, for every peer of the session (use with care).  Pending\n"
      "syncs follow the new timeline."},
     {"request_beat_at_start_playing_time", (PyCFunction)Link_request_beat_at_start_playing_time,
      METH_O,
-     "request_beat_at_start_playing_time(beat)\n--\n\n"
+     "request_beat_at_start_playing_time($self, beat, /)\n--\n\n"
      "Map beat to the time transport started playing (no-op when not playing)."},
     {"set_is_playing_and_request_beat_at_time",
      (PyCFunction)(void (*)(void))Link_set_is_playing_and_request_beat_at_time,
      METH_VARARGS | METH_KEYWORDS,
-     "set_is_playing_and_request_beat_at_time(playing, time, beat)\n--\n\n"
+     "set_is_playing_and_request_beat_at_time($self, playing, time, beat)\n--\n\n"
      "Set the transport state at time (Link clock: a datetime.timedelta, or float\n"
      "seconds, as Link.time) and map beat to that time."},
     {"set_num_peers_callback", (PyCFunction)Link_set_num_peers_callback, METH_O,
-     "set_num_peers_callback(callback)\n--\n\n"
+     "set_num_peers_callback($self, callback, /)\n--\n\n"
      "Replace every num_peers callback with callback (None clears them).  It is\n"
      "called on the Link's event loop with the number of peers (int)."},
     {"add_num_peers_callback", (PyCFunction)Link_add_num_peers_callback, METH_O,
-     "add_num_peers_callback(callback)\n--\n\n"
+     "add_num_peers_callback($self, callback, /)\n--\n\n"
      "Add a callback called on the Link's event loop with the number of peers (int)."},
     {"remove_num_peers_callback", (PyCFunction)Link_remove_num_peers_callback, METH_O,
-     "remove_num_peers_callback(callback)\n--\n\n"
+     "remove_num_peers_callback($self, callback, /)\n--\n\n"
      "Remove callback if it is registered (no error otherwise)."},
     {"set_tempo_callback", (PyCFunction)Link_set_tempo_callback, METH_O,
-     "set_tempo_callback(callback)\n--\n\n"
+     "set_tempo_callback($self, callback, /)\n--\n\n"
      "Replace every tempo callback with callback (None clears them).  It is called\n"
      "on the Link's event loop with the new tempo in bpm (float)."},
     {"add_tempo_callback", (PyCFunction)Link_add_tempo_callback, METH_O,
-     "add_tempo_callback(callback)\n--\n\n"
+     "add_tempo_callback($self, callback, /)\n--\n\n"
      "Add a callback called on the Link's event loop with the tempo in bpm (float)."},
     {"remove_tempo_callback", (PyCFunction)Link_remove_tempo_callback, METH_O,
-     "remove_tempo_callback(callback)\n--\n\n"
+     "remove_tempo_callback($self, callback, /)\n--\n\n"
      "Remove callback if it is registered (no error otherwise)."},
     {"set_start_stop_callback", (PyCFunction)Link_set_start_stop_callback, METH_O,
-     "set_start_stop_callback(callback)\n--\n\n"
+     "set_start_stop_callback($self, callback, /)\n--\n\n"
      "Replace every start/stop callback with callback (None clears them).  It is\n"
      "called on the Link's event loop with the playing state (bool)."},
     {"add_start_stop_callback", (PyCFunction)Link_add_start_stop_callback, METH_O,
-     "add_start_stop_callback(callback)\n--\n\n"
+     "add_start_stop_callback($self, callback, /)\n--\n\n"
      "Add a callback called on the Link's event loop with the playing state (bool)."},
     {"remove_start_stop_callback", (PyCFunction)Link_remove_start_stop_callback, METH_O,
-     "remove_start_stop_callback(callback)\n--\n\n"
+     "remove_start_stop_callback($self, callback, /)\n--\n\n"
      "Remove callback if it is registered (no error otherwise)."},
     {"time_at_beat", (PyCFunction)Link_time_at_beat, METH_O,
-     "time_at_beat(beat)\n--\n\n"
+     "time_at_beat($self, beat, /)\n--\n\n"
      "Link clock time (datetime.timedelta, the clock of Link.time) at which the\n"
      "timeline reaches beat, for the current quantum and tempo."},
     {"beat_at_time", (PyCFunction)Link_beat_at_time, METH_O,
-     "beat_at_time(time)\n--\n\n"
+     "beat_at_time($self, time, /)\n--\n\n"
      "Beat (float) on the timeline at Link clock time (timedelta or float\n"
      "seconds), for the current quantum; the inverse of time_at_beat."},
     {"ramp_tempo", (PyCFunction)(void (*)(void))Link_ramp_tempo, METH_VARARGS | METH_KEYWORDS,
-     "ramp_tempo(bpm, beats)\n--\n\n"
+     "ramp_tempo($self, bpm, beats)\n--\n\n"
      "Change the session tempo smoothly to bpm over the next beats beats (linear\n"
      "in beats, committed by the native scheduler every 1/16 beat, so\n"
      "peers follow).  Setting Link.tempo or a new ramp ends it, and so does a\n"
      "peer's tempo change once it reaches this Link (Link relays changes at most\n"
      "every 50 ms, so during a ramp a peer's change can be overridden)."},
     {"every", (PyCFunction)(void (*)(void))Link_every, METH_FASTCALL | METH_KEYWORDS,
-     "every(beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
+     "every($self, beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
      "Async iterator over the grid points origin + offset + k*beat: each step\n"
      "targets the point after the previous one, so a coroutine that comes back\n"
      "late gets the missed points at once, in order; with skip_late=True it\n"
      "skips them and waits for the next point after the current beat."},
     {"reset_stats", (PyCFunction)Link_reset_stats, METH_NOARGS,
-     "reset_stats()\n--\n\n"
+     "reset_stats($self, /)\n--\n\n"
      "Forget the lateness measurements reported by Link.stats."},
     {"_sync_at", (PyCFunction)(void (*)(void))Link_sync_at, METH_VARARGS | METH_KEYWORDS,
-     "_sync_at(beat, lead=None)\n--\n\n"
+     "_sync_at($self, beat, lead=None)\n--\n\n"
      "Internal: a future resolved when the timeline reaches beat (at once if it\n"
      "has passed).  Used by every()."},
     {"close", (PyCFunction)Link_close, METH_NOARGS,
-     "close()\n--\n\n"
+     "close($self, /)\n--\n\n"
      "Leave the session and stop the Link's threads now instead of when it is\n"
      "garbage-collected.  Pending syncs never resolve.  Idempotent."},
     {"__enter__", (PyCFunction)Link_enter, METH_NOARGS, "Return the Link."},

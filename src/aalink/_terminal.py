@@ -8,12 +8,14 @@ when the program fails.
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 try:
     import termios
 except ImportError:  # Windows: no key mode, the monitor runs in plain mode
     termios = None  # type: ignore[assignment]
+
+HAVE_TERMIOS = termios is not None
 
 # Escape sequences (ECMA-48 / xterm), written to the terminal.
 ALT_SCREEN_ON = "\x1b[?1049h"
@@ -43,7 +45,7 @@ class KeyMode:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._saved: Optional[list] = None
+        self._saved: Optional[List[Any]] = None
 
     def __enter__(self) -> "KeyMode":
         if termios is None or not os.isatty(self.fd):

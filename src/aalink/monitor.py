@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import TYPE_CHECKING, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, List, Optional, Set, TextIO
 
 from . import _terminal as term
 
@@ -155,9 +155,10 @@ def plain_line(link: "Link", value: float) -> str:
 async def run_plain(link: "Link", args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> int:
     count = 0
     while args.beats is None or count < args.beats:
-        beat = asyncio.ensure_future(link.sync(1))
+        beat = link.sync(1)
         stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({beat, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: "Set[asyncio.Future[Any]]" = {beat, stopping}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not beat.done():
             beat.cancel()
             stopping.cancel()
@@ -346,7 +347,7 @@ async def run(args: argparse.Namespace, out: TextIO, interactive: bool) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
-    interactive = not args.plain and out.isatty() and term.termios is not None
+    interactive = not args.plain and out.isatty() and term.HAVE_TERMIOS
     try:
         return asyncio.run(run(args, out, interactive))
     except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
