@@ -130,13 +130,20 @@ class Peer:
             raise RuntimeError(f"peer {self.proc.pid} exited: {err[-2000:]}")
         return json.loads(line)
 
-    def request(self, cmd, timeout=None, **kw):
+    def send(self, cmd, **kw):
+        """Send a request without waiting; receive() gets the answer."""
         self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
         self.proc.stdin.flush()
+
+    def receive(self, timeout=None):
         reply = self._next(timeout or self.timeout)
         if not reply.get("ok"):
-            raise RuntimeError(f"peer refused {cmd}: {reply}")
+            raise RuntimeError(f"peer refused: {reply}")
         return reply
+
+    def request(self, cmd, timeout=None, **kw):
+        self.send(cmd, **kw)
+        return self.receive(timeout)
 
     def state(self):
         return self.request("state")
@@ -155,6 +162,11 @@ class Peer:
                 f.close()
             except Exception:
                 pass
+
+
+def beat_at(state, t_us):
+    """A peer's beat at Link time t_us, from one of its states."""
+    return state["beat"] + (t_us - state["time_us"]) / 60e6 * state["tempo"]
 
 
 def wait_all(predicate, peers, timeout=10.0, interval=0.05):
