@@ -184,8 +184,11 @@ static int link_attach_loop(LinkObject *self, PyObject *loop)
     PyObject *waker = loop_waker_attach(self->state, loop, (PyObject *)self);
     if (!waker)
         return -1;
-    link_detach_loop(self);
-    self->loop = Py_NewRef(loop);
+    /* Without a waker no future was ever handed out: keep the events that
+     * Link recorded before this first attach (detaching would drop them). */
+    if (self->waker)
+        link_detach_loop(self);
+    Py_XSETREF(self->loop, Py_NewRef(loop));
     self->waker = waker;
     aal_sched_set_wake_fd(self->sched, loop_waker_write_fd(waker));
     return 0;

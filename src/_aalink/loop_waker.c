@@ -193,6 +193,14 @@ void loop_waker_detach(PyObject *waker_obj)
     if (self->read_fd < 0 || !self->loop)
         return;
     aalink_state *st = self->state;
+    if (!st->str_is_closed) {
+        /* Interpreter finalization cleared the module before this Link (they
+         * are in one garbage cycle): the loop is going away too, and the
+         * names to call it by are gone.  Just close the descriptor. */
+        aal_wakefd_close(self->read_fd, self->write_fd);
+        self->read_fd = self->write_fd = -1;
+        return;
+    }
     int closed = call_bool_method(self->loop, st->str_is_closed);
     int running = closed == 0 ? call_bool_method(self->loop, st->str_is_running) : 0;
     PyObject *here = (closed == 0 && running == 1) ? PyObject_CallNoArgs(st->get_running_loop)
