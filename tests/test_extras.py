@@ -167,6 +167,12 @@ async def test_every_rejects_bad_grids(make_link):
 # ---- tempo ramps ----
 
 async def test_ramp_reaches_peers_and_syncs_land_on_beats(make_link):
+    """120 -> 180 bpm over 8 beats: the peer follows the ramp at every beat.
+
+    Link relays a changed timeline at most every 50 ms; at the top of this
+    ramp the tempo moves 1.1 bpm in 50 ms, so the peer is held to 0.5 bpm
+    typically (median) and 1.2 bpm at worst.
+    """
     a = make_link(120)
     b = make_link(120)
     a.enabled = b.enabled = True
@@ -174,15 +180,17 @@ async def test_ramp_reaches_peers_and_syncs_land_on_beats(make_link):
     start = await a.sync(1)
     a.ramp_tempo(180, 8)
     assert a.ramping
-    errors = []
+    early, errors = [], []
     for _ in range(8):
         v = await a.sync(1)
-        if a.beat < v - EPS:
-            errors.append(("early", v, a.beat))
-        progress = min(max((v - start) / 8, 0), 1)
-        expected = 120 + 60 * progress
-        errors += [("peer tempo", v, b.tempo, expected)] if abs(b.tempo - expected) > 0.5 else []
-    assert not errors
+        peer_tempo, beat = b.tempo, a.beat
+        if beat < v - EPS:
+            early.append((v, beat))
+        expected = 120 + 60 * min(max((beat - start) / 8, 0), 1)
+        errors.append(abs(peer_tempo - expected))
+    assert not early
+    assert sorted(errors)[len(errors) // 2] <= 0.5, errors
+    assert max(errors) <= 1.2, errors
     assert await wait_until(lambda: not a.ramping, timeout=2)
     assert a.tempo == pytest.approx(180, abs=0.01)
     assert await wait_until(lambda: abs(b.tempo - 180) < 0.01, timeout=2)

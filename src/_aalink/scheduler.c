@@ -290,10 +290,14 @@ static double ramp_step(aal_sched *s, aal_session *session, int64_t now, double 
     double current = aal_session_tempo(session);
     if (!isnan(last) && fabs(current - last) > 0.01)
         return NAN; /* someone else changed the tempo: the ramp yields */
-    /* Link sends a changed timeline to peers at most every 50 ms: commit the
-     * ramp's tempo 25 ms ahead, so that we lead the ideal ramp by as much as
+    /* Link sends a changed timeline to peers at most every 50 ms, and we
+     * hold each step for 1/16 beat: commit the tempo the ramp will have 25 ms
+     * plus half a step from now, so that we lead the ideal ramp by as much as
      * peers lag behind us, on average. */
-    double beat = aal_session_beat_at_time(session, now + AAL_RAMP_LOOKAHEAD_US, quantum);
+    int64_t half_step = (int64_t)(60e6 / (current > 0 ? current : 120.0) /
+                                  AAL_RAMP_STEPS_PER_BEAT / 2);
+    double beat = aal_session_beat_at_time(session, now + AAL_RAMP_LOOKAHEAD_US + half_step,
+                                           quantum);
     double p = end > start ? (beat - start) / (end - start) : 1.0;
     p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
     double bpm = from + (to - from) * p;
