@@ -93,6 +93,7 @@ async def test_our_sync_beats_agree_with_linkhut_beat_column(make_link, linkhut_
         theirs = hut.beat_at(t)
         # The same phase of the bar (beat magnitudes may differ by whole bars).
         errors_ms.append(wrap(theirs - grid) / 4 * 1000)  # 240 bpm: 4 beats/s
+    print("sync(1) vs LinkHut beat column, ms:", [round(e, 2) for e in errors_ms])
     assert max(abs(e) for e in errors_ms) < 15, errors_ms
     assert abs(statistics.median(errors_ms)) < 8, errors_ms
 
