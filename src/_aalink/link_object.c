@@ -1148,7 +1148,7 @@ static PyObject *Link_get_num_peers(LinkObject *self, void *closure)
 typedef struct {
     bool value;
     bool start_stop; /* which flag */
-    bool set;
+    bool set;        /* only start/stop: enabling goes through aal_sched_enable */
 } flag_op;
 
 static int op_flag(aal_link *link, aal_session *s, double q, void *ctx)
@@ -1157,8 +1157,7 @@ static int op_flag(aal_link *link, aal_session *s, double q, void *ctx)
     (void)q;
     flag_op *f = ctx;
     if (f->set)
-        return f->start_stop ? aal_link_enable_start_stop_sync(link, f->value)
-                             : aal_link_enable(link, f->value);
+        return aal_link_enable_start_stop_sync(link, f->value);
     f->value = f->start_stop ? aal_link_is_start_stop_sync_enabled(link)
                              : aal_link_is_enabled(link);
     return 0;
@@ -1170,14 +1169,15 @@ static PyObject *get_flag(LinkObject *self, bool start_stop)
     return run_native(self, op_flag, &f) < 0 ? NULL : PyBool_FromLong(f.value);
 }
 
-static int set_flag(LinkObject *self, PyObject *value, bool start_stop, const char *what)
+static int set_start_stop_flag(LinkObject *self, PyObject *value)
 {
     if (!value) {
-        PyErr_Format(PyExc_AttributeError, "cannot delete %s", what);
+        PyErr_SetString(PyExc_AttributeError, "cannot delete start_stop_sync_enabled");
         return -1;
     }
-    flag_op f = {false, start_stop, true};
-    if (aal_to_bool(value, what, &f.value) < 0 || run_native(self, op_flag, &f) < 0)
+    flag_op f = {false, true, true};
+    if (aal_to_bool(value, "start_stop_sync_enabled", &f.value) < 0 ||
+        run_native(self, op_flag, &f) < 0)
         return -1;
     aal_sched_timeline_changed(self->sched);
     return 0;
@@ -1189,21 +1189,31 @@ static PyObject *Link_get_enabled(LinkObject *self, void *closure)
     return get_flag(self, false);
 }
 
+typedef struct {
+    aal_sched *sched;
+    bool enable;
+    int64_t follow_window_us;
+} enable_op;
+
+static int op_enable(aal_link *link, aal_session *s, double q, void *ctx)
+{
+    (void)link;
+    (void)s;
+    (void)q;
+    enable_op *e = ctx;
+    return aal_sched_enable(e->sched, e->enable, e->follow_window_us);
+}
+
 static int Link_set_enabled(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    flag_op was = {false, false, false};
-    if (self->follow && run_native(self, op_flag, &was) < 0)
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete enabled");
         return -1;
-    if (set_flag(self, value, false, "enabled") < 0)
-        return -1;
-    if (self->follow) {
-        bool on = PyObject_IsTrue(value) == 1;
-        if (on && !was.value)
-            aal_sched_follow(self->sched, AAL_FOLLOW_WINDOW_US);
-        else if (!on)
-            aal_sched_follow(self->sched, 0);
     }
+    enable_op e = {self->sched, false, self->follow ? AAL_FOLLOW_WINDOW_US : 0};
+    if (aal_to_bool(value, "enabled", &e.enable) < 0 || run_native(self, op_enable, &e) < 0)
+        return -1;
     return 0;
 }
 
@@ -1227,7 +1237,7 @@ static PyObject *Link_get_start_stop_sync_enabled(LinkObject *self, void *closur
 static int Link_set_start_stop_sync_enabled(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    return set_flag(self, value, true, "start_stop_sync_enabled");
+    return set_start_stop_flag(self, value);
 }
 
 static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)

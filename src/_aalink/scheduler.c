@@ -35,6 +35,10 @@ struct aal_sched {
     bool thread_started;
     bool forked;
 
+    /* Serialises enable/disable between Python and the follow-on-join
+     * re-founding; never taken by Link's callbacks. */
+    pthread_mutex_t enable_mu;
+
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     bool stop;
@@ -347,9 +351,17 @@ static void *sched_main(void *arg)
             else {
                 /* Re-founding resets our session's ghost clock to 0: a
                  * session we meet is then never younger than ours by Link's
-                 * 0.5 s margin, so it keeps its tempo and we adopt it. */
-                aal_link_enable(s->link, false);
-                aal_link_enable(s->link, true);
+                 * 0.5 s margin, so it keeps its tempo and we adopt it.
+                 * Under enable_mu, and only if nobody disabled us since. */
+                pthread_mutex_lock(&s->enable_mu);
+                pthread_mutex_lock(&s->mu);
+                bool still = s->follow_active && s->follow_until == follow_until;
+                pthread_mutex_unlock(&s->mu);
+                if (still) {
+                    aal_link_enable(s->link, false);
+                    aal_link_enable(s->link, true);
+                }
+                pthread_mutex_unlock(&s->enable_mu);
             }
         }
 
@@ -417,6 +429,8 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->session = aal_session_create();
     if (!s->session)
         goto fail_session;
+    if (pthread_mutex_init(&s->enable_mu, NULL) != 0)
+        goto fail_enable_mutex;
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         goto fail_mutex;
     if (aal_cond_init_monotonic(&s->cond) != 0)
@@ -439,6 +453,8 @@ fail_thread:
 fail_cond:
     pthread_mutex_destroy(&s->mu);
 fail_mutex:
+    pthread_mutex_destroy(&s->enable_mu);
+fail_enable_mutex:
     aal_session_destroy(s->session);
 fail_session:
     free(s);
@@ -492,6 +508,7 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
         /* In a forked child these may be in any state: leak them. */
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->enable_mu);
         aal_session_destroy(s->session);
     }
     free(s);
@@ -576,16 +593,26 @@ void aal_sched_cancel_ramp(aal_sched *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-void aal_sched_follow(aal_sched *s, int64_t window_us)
+int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
 {
+    pthread_mutex_lock(&s->enable_mu);
+    bool was = aal_link_is_enabled(s->link);
+    int rc = aal_link_enable(s->link, enable);
     int64_t now = aal_link_clock_micros(s->link);
     pthread_mutex_lock(&s->mu);
-    s->follow_active = window_us > 0;
-    s->follow_until = now + window_us;
-    s->follow_next = now + (AAL_REFOUND_US < window_us ? AAL_REFOUND_US : window_us);
+    if (!enable)
+        s->follow_active = false;
+    else if (rc == 0 && !was && follow_window_us > 0) {
+        s->follow_active = true;
+        s->follow_until = now + follow_window_us;
+        s->follow_next = now + (AAL_REFOUND_US < follow_window_us ? AAL_REFOUND_US
+                                                                  : follow_window_us);
+    }
     s->dirty = true;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->enable_mu);
+    return rc;
 }
 
 bool aal_sched_following(aal_sched *s)

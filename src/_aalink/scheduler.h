@@ -76,11 +76,12 @@ void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double s
 void aal_sched_cancel_ramp(aal_sched *s);
 bool aal_sched_ramping(aal_sched *s);
 
-/* Follow-on-join: for window_us after Link was enabled, while it has no
- * peers, the thread re-founds its session (disable + enable) every 0.4 s so
- * that any session it meets is the older one and keeps its tempo.  Ends at
- * the first peer or the end of the window; 0 cancels. */
-void aal_sched_follow(aal_sched *s, int64_t window_us);
+/* Enables or disables Link.  With follow_window_us > 0, enabling a disabled
+ * Link starts follow-on-join: for that long, while it has no peers, the
+ * thread re-founds its session (disable + enable) every 0.4 s so that any
+ * session it meets is the older one and keeps its tempo.  Following ends at
+ * the first peer, at the end of the window, or when disabled. */
+int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us);
 bool aal_sched_following(aal_sched *s);
 /* The timeline changed (tempo, re-mapping, quantum): re-check now. */
 void aal_sched_timeline_changed(aal_sched *s);
