@@ -1392,8 +1392,8 @@ static PyMethodDef Link_methods[] = {
      "every 50 ms, so during a ramp a peer's change can be overridden)."},
     {"every", (PyCFunction)(void (*)(void))Link_every, METH_FASTCALL | METH_KEYWORDS,
      "every($self, beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
-     "Async iterator over the grid points origin + offset + k*beat: each step\n"
-     "targets the point after the previous one, so a coroutine that comes back\n"
+     "Async iterator over the grid points origin + offset + k*beat (in beats,\n"
+     "k an integer): each step targets the point after the previous one, so a coroutine that comes back\n"
      "late gets the missed points at once, in order; with skip_late=True it\n"
      "skips them and waits for the next point after the current beat."},
     {"reset_stats", (PyCFunction)Link_reset_stats, METH_NOARGS,
