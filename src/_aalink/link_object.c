@@ -1393,9 +1393,10 @@ static PyMethodDef Link_methods[] = {
     {"every", (PyCFunction)(void (*)(void))Link_every, METH_FASTCALL | METH_KEYWORDS,
      "every($self, beat, offset=0, origin=0, *, skip_late=False, lead=None)\n--\n\n"
      "Async iterator over the grid points origin + offset + k*beat (in beats,\n"
-     "k an integer): each step targets the point after the previous one, so a coroutine that comes back\n"
-     "late gets the missed points at once, in order; with skip_late=True it\n"
-     "skips them and waits for the next point after the current beat."},
+     "k an integer): each step targets the point after the previous one, so a\n"
+     "coroutine that comes back late gets the missed points at once, in order;\n"
+     "with skip_late=True it skips them and waits for the next point after the\n"
+     "current beat."},
     {"reset_stats", (PyCFunction)Link_reset_stats, METH_NOARGS,
      "reset_stats($self, /)\n--\n\n"
      "Forget the lateness measurements reported by Link.stats."},
