@@ -79,6 +79,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m aalink`` (see --help)."""
     parser = argparse.ArgumentParser(
         prog="python -m aalink",
         description=DESCRIPTION,
@@ -345,6 +346,7 @@ async def run(args: argparse.Namespace, out: TextIO, interactive: bool) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the monitor with the command-line arguments argv; return the exit status."""
     args = build_parser().parse_args(argv)
     out = sys.stdout
     interactive = not args.plain and out.isatty() and term.HAVE_TERMIOS
