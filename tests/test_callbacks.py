@@ -323,6 +323,30 @@ def test_link_made_outside_a_loop_calls_back_once_it_has_one():
         link.close()
 
 
+def test_events_before_the_link_has_a_loop_are_delivered_once_it_has_one():
+    """Link(bpm) outside any loop, a callback added there: a change made before
+    the first sync() binds a loop still reaches the callback on that loop."""
+    from aalink import Link
+
+    link = Link(120)
+    try:
+        rec = Recorder()
+        link.add_tempo_callback(rec)
+        link.tempo = 150
+        threading.Event().wait(0.2)  # Link has recorded the change by now
+
+        async def main():
+            await link.sync(0.01)  # binds this loop
+            assert await wait_until(lambda: rec.calls, timeout=2)
+            return threading.get_ident()
+
+        tid = asyncio.run(main())
+        assert rec.values == [pytest.approx(150)]
+        assert rec.calls[0][1] == tid
+    finally:
+        link.close()
+
+
 # --------------------------------------------------- two Links in one process
 
 async def test_two_links_see_each_others_tempo(make_link):
