@@ -316,3 +316,23 @@ def test_phase_bar_and_beat_formatting():
     assert set(first) == {"="} and second.startswith("#") and second.endswith(" ")
     assert phase_bar(3.999, 4, 43).count(" ") <= 1
     assert fmt_beats(17.0) == "17" and fmt_beats(2.5) == "2.5" and fmt_beats(0.125) == "0.125"
+
+
+def test_the_readme_plain_mode_example():
+    """The command shown in the README prints lines shaped like the README's."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Command line monitor"):]
+    command = re.search(r"```sh\n(.*?)\n```", section, re.S).group(1)
+    shown = re.search(r"```text\n(beat .*?)\n```", section, re.S).group(1).splitlines()
+    assert command.startswith("python -m aalink ")
+    r = run_plain(*command.split()[3:])
+    assert r.returncode == 0, r.stderr
+    got = r.stdout.splitlines()
+    assert len(got) == len(shown)
+
+    def shape(line):
+        return re.sub(r"\d+", "N", line)
+
+    assert [shape(line) for line in got] == [shape(line) for line in shown]

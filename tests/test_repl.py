@@ -8,10 +8,12 @@ next line.
 """
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 TIMEOUT = 30.0  # seconds: REPL start-up on a loaded machine
 LATE_BEATS = 0.2  # 50 ms at 240 bpm: a generous bound on lateness
@@ -116,5 +118,54 @@ def test_await_sync_at_the_prompt_and_background_tasks_keep_time():
         while repl.lines.get(timeout=TIMEOUT) is not None:
             pass
         assert "Traceback" not in "".join(repl.transcript), "".join(repl.transcript)
+    finally:
+        repl.close()
+
+
+# ---------------------------------------------------------------- README
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+HIHAT_OUTPUT = re.compile(r"^(tss ?)+$")  # what the background task prints
+
+
+def readme_transcript():
+    """The pycon block of the README's "Live coding in the REPL" section."""
+    text = README.read_text()
+    section = text[text.index("## Live coding in the REPL"):]
+    block = section[section.index("```pycon\n") + len("```pycon\n"):]
+    return block[:block.index("```")].splitlines()
+
+
+def test_the_readme_transcript_runs_in_a_real_repl():
+    """Type the README's transcript: its input lines, in order, with a pause
+    where it shows the background task playing; its results come back."""
+    lines = readme_transcript()
+    assert lines[0] == "$ python -m asyncio"
+    repl = Repl()
+    try:
+        shown = []  # result lines the transcript shows (not prompts)
+        for line in lines[1:]:
+            if line.startswith((">>> ", "... ")) or line in (">>>", "..."):
+                code = line[4:]
+                if HIHAT_OUTPUT.match(code):
+                    time.sleep(1.0)  # the README shows it playing meanwhile
+                else:
+                    repl.type(code)
+            else:
+                shown.append(line)
+        repl.type('print("END", 0)')
+        repl.expect("END 0")
+        repl.proc.stdin.close()
+        assert repl.proc.wait(timeout=TIMEOUT) == 0
+        while repl.lines.get(timeout=TIMEOUT) is not None:
+            pass
+        out = "".join(repl.transcript)
+        assert "Traceback" not in out and "Error" not in out, out
+        # What the README shows: a grid point from the first await, the hihat
+        # playing, and True from cancel().
+        assert shown == ["1.0", "True"], shown
+        assert re.search(r"\b\d+\.0\b", out), out
+        assert out.count("tss") >= 4, out
+        assert "True" in out
     finally:
         repl.close()

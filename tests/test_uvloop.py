@@ -212,3 +212,20 @@ def test_a_link_follows_the_next_uvloop_after_its_own_is_closed():
         assert second > first
     finally:
         link.close()
+
+
+def test_the_readme_uvloop_example_runs():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Other event loops and threads"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "uvloop.run(main())" in code
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    beats = [float(x) for x in r.stdout.split()]
+    assert len(beats) == 4 and all(b2 - b1 == 1.0 for b1, b2 in zip(beats, beats[1:]))
