@@ -13,6 +13,9 @@ def quantile(sorted_values, p):
     return sorted_values[min(n - 1, max(0, int(p * n)))]
 
 
+RAW_MAX = 5000  # runs with at most this many samples keep them all (pooled later)
+
+
 def summarize(values):
     v = sorted(values)
     if not v:
@@ -28,4 +31,5 @@ def summarize(values):
         "p999": quantile(v, 0.999),
         "max": v[-1],
         "cdf": [[p, quantile(v, p)] for p in CDF_P],
+        "raw": v if len(v) <= RAW_MAX else None,
     }
