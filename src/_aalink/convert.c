@@ -17,16 +17,22 @@ int aal_to_finite_double(PyObject *obj, const char *what, double *out)
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "%s is too large for a float", what);
         }
-        else if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
+        else {
             /* TypeError from PyFloat_AsDouble, or whatever a broken
-             * __float__ raised: say which argument, keep the cause. */
+             * __float__ raised: say which argument, keep the cause.  A
+             * ValueError (Decimal('sNaN')) stays a ValueError. */
+            bool value_error = PyErr_ExceptionMatches(PyExc_ValueError);
             PyObject *type, *cause, *tb;
             PyErr_Fetch(&type, &cause, &tb);
             PyErr_NormalizeException(&type, &cause, &tb);
             Py_XDECREF(type);
             Py_XDECREF(tb);
-            PyErr_Format(PyExc_TypeError, "%s must be a real number, not %.100s", what,
-                         Py_TYPE(obj)->tp_name);
+            if (value_error)
+                PyErr_Format(PyExc_ValueError, "%s must be a finite real number (%S)", what,
+                             cause);
+            else
+                PyErr_Format(PyExc_TypeError, "%s must be a real number, not %.100s", what,
+                             Py_TYPE(obj)->tp_name);
             PyObject *etype, *exc, *etb;
             PyErr_Fetch(&etype, &exc, &etb);
             PyErr_NormalizeException(&etype, &exc, &etb);
@@ -38,6 +44,20 @@ int aal_to_finite_double(PyObject *obj, const char *what, double *out)
     }
     if (!isfinite(value)) {
         PyErr_Format(PyExc_ValueError, "%s must be finite, not %R", what, obj);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+int aal_to_beat(PyObject *obj, const char *what, double *out)
+{
+    double value;
+    if (aal_to_finite_double(obj, what, &value) < 0)
+        return -1;
+    if (fabs(value) > AAL_MAX_BEATS) {
+        PyErr_Format(PyExc_ValueError, "%s must be within +-1e11 beats (Link's range), not %R",
+                     what, obj);
         return -1;
     }
     *out = value;
@@ -78,11 +98,15 @@ int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int
             if (v[i] == -1 && PyErr_Occurred())
                 goto fail;
         }
-        if (v[0] > 100000000LL || v[0] < -100000000LL) {
-            PyErr_Format(PyExc_ValueError, "%s is out of range", what);
+        /* Days first: beyond 1e8 the product below would overflow. */
+        int64_t us = v[0] > 100000000LL || v[0] < -100000000LL
+                         ? INT64_MAX
+                         : (int64_t)((v[0] * 86400LL + v[1]) * 1000000LL + v[2]);
+        if (us > (int64_t)(AAL_MAX_SECONDS * 1e6) || us < -(int64_t)(AAL_MAX_SECONDS * 1e6)) {
+            PyErr_Format(PyExc_ValueError, "%s is out of range (at most 1e10 seconds)", what);
             return -1;
         }
-        *out = (int64_t)((v[0] * 86400LL + v[1]) * 1000000LL + v[2]);
+        *out = us;
         return 0;
     fail:
         return -1;
@@ -96,8 +120,8 @@ int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int
         }
         return -1;
     }
-    if (fabs(seconds) > 9.0e12) {
-        PyErr_Format(PyExc_ValueError, "%s is out of range", what);
+    if (fabs(seconds) > AAL_MAX_SECONDS) {
+        PyErr_Format(PyExc_ValueError, "%s is out of range (at most 1e10 seconds)", what);
         return -1;
     }
     *out = (int64_t)llround(seconds * 1e6);

@@ -11,6 +11,16 @@
  * and ints beyond float range: ValueError.  `what` names the argument. */
 int aal_to_finite_double(PyObject *obj, const char *what, double *out);
 
+/* Beat positions and lengths Link can represent exactly: it keeps beats in
+ * int64 micro-beats and times in int64 microseconds, so beyond this (3e11 s
+ * at 20 bpm) its arithmetic overflows. */
+#define AAL_MAX_BEATS 1e11
+/* Times (Link clock, seconds) Link can convert to beats at any tempo. */
+#define AAL_MAX_SECONDS 1e10
+
+/* aal_to_finite_double, then within +-AAL_MAX_BEATS (ValueError beyond). */
+int aal_to_beat(PyObject *obj, const char *what, double *out);
+
 /* True, False or an int; anything else: TypeError. */
 int aal_to_bool(PyObject *obj, const char *what, bool *out);
 

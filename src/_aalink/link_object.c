@@ -536,6 +536,12 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     LinkObject *self = (LinkObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
+    /* A second reference to the type, hidden from the GC (traverse visits
+     * one): the type stays reachable, so it keeps its module, and so
+     * self->state, alive until this dealloc, even when interpreter exit
+     * collects the module in the same cycle as this Link (tp_clear runs in
+     * any order; Link_clear and dealloc use the state). */
+    Py_INCREF(type);
     self->state = st;
     self->quantum = 1.0;
     self->follow = follow;
@@ -642,6 +648,7 @@ static void Link_dealloc(LinkObject *self)
         pthread_mutex_destroy(&self->session_mu);
     }
     tp->tp_free((PyObject *)self);
+    Py_DECREF(tp); /* the hidden reference of Link_new */
     Py_DECREF(tp);
 }
 
@@ -745,12 +752,14 @@ static PyObject *Link_sync(LinkObject *self, PyObject *args, PyObject *kwds)
     if (run_native(self, op_beat_ahead, &snap) < 0)
         return NULL;
     double target;
-    if (aal_next_grid_point(snap.beat, beat, offset, origin, &target) < 0) {
+    if (aal_next_grid_point(snap.beat, beat, offset, origin, &target) < 0 ||
+        fabs(target) > AAL_MAX_BEATS) {
         PyObject *now = PyFloat_FromDouble(snap.beat);
         if (now)
             PyErr_Format(PyExc_ValueError,
                          "no grid point after beat %R can be represented for beat=%R "
-                         "(beat too small for the timeline's magnitude)",
+                         "(beat too small for the timeline's magnitude, or the point "
+                         "beyond Link's range of +-1e11 beats)",
                          now, beat_obj);
         Py_XDECREF(now);
         return NULL;
@@ -767,7 +776,7 @@ static PyObject *Link_sync_at(LinkObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     double target;
     int64_t lead_us;
-    if (aal_to_finite_double(beat_obj, "beat", &target) < 0 ||
+    if (aal_to_beat(beat_obj, "beat", &target) < 0 ||
         parse_lead(self, lead_obj, &lead_us) < 0 || link_check_usable(self) < 0)
         return NULL;
     PyObject *loop = link_loop_for_sync(self);
@@ -780,7 +789,7 @@ static PyObject *Link_sync_at(LinkObject *self, PyObject *args, PyObject *kwds)
 static PyObject *edit_with_beat(LinkObject *self, PyObject *arg, enum edit_kind kind)
 {
     edit e = {kind, 0.0, false, 0};
-    if (aal_to_finite_double(arg, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
+    if (aal_to_beat(arg, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -811,7 +820,7 @@ static PyObject *Link_set_is_playing_and_request_beat_at_time(LinkObject *self, 
     edit e = {EDIT_PLAY_AND_REQUEST_BEAT, 0.0, false, 0};
     if (aal_to_bool(playing, "playing", &e.flag) < 0 ||
         aal_to_micros(time, self->state->timedelta, "time", &e.time_us) < 0 ||
-        aal_to_finite_double(beat, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
+        aal_to_beat(beat, "beat", &e.value) < 0 || link_edit(self, &e) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -912,7 +921,7 @@ static int op_convert(aal_link *link, aal_session *s, double quantum, void *ctx)
 static PyObject *Link_time_at_beat(LinkObject *self, PyObject *beat)
 {
     convert_op c = {0.0, 0, true};
-    if (aal_to_finite_double(beat, "beat", &c.beat) < 0 || run_native(self, op_convert, &c) < 0)
+    if (aal_to_beat(beat, "beat", &c.beat) < 0 || run_native(self, op_convert, &c) < 0)
         return NULL;
     return PyObject_CallFunction(self->state->timedelta, "iiL", 0, 0, (long long)c.time_us);
 }
@@ -1286,7 +1295,7 @@ static int Link_set_quantum(LinkObject *self, PyObject *value, void *closure)
         return -1;
     }
     double q;
-    if (aal_to_finite_double(value, "quantum", &q) < 0)
+    if (aal_to_beat(value, "quantum", &q) < 0)
         return -1;
     if (!(q > 0.0)) {
         PyErr_Format(PyExc_ValueError, "quantum must be > 0, not %R", value);

@@ -39,6 +39,7 @@ static void LoopWaker_dealloc(LoopWakerObject *self)
     self->read_fd = self->write_fd = -1;
     LoopWaker_clear(self);
     tp->tp_free((PyObject *)self);
+    Py_DECREF(tp); /* the hidden reference of loop_waker_attach */
     Py_DECREF(tp);
 }
 
@@ -118,6 +119,9 @@ PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link)
     LoopWakerObject *self = PyObject_GC_New(LoopWakerObject, state->LoopWaker_type);
     if (!self)
         return NULL;
+    /* Hidden from the GC, as in Link_new: the module, and so self->state,
+     * outlives this waker even when exit collects them in one cycle. */
+    Py_INCREF(state->LoopWaker_type);
     self->state = state;
     self->read_fd = self->write_fd = -1;
     self->loop = Py_NewRef(loop);
