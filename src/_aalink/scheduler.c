@@ -36,7 +36,8 @@ struct aal_sched {
     bool forked;
 
     /* Serialises enable/disable between Python and the follow-on-join
-     * re-founding; never taken by Link's callbacks. */
+     * re-founding, and ramp steps with aal_sched_cancel_ramp; never taken
+     * by Link's callbacks. */
     pthread_mutex_t enable_mu;
 
     pthread_mutex_t mu; /* guards everything below */
@@ -339,9 +340,19 @@ static void *sched_main(void *arg)
         int64_t now = aal_link_clock_micros(s->link);
         int ok = now >= 0 && aal_link_capture_app_session(s->link, s->session) == 0;
         double ramp_bpm = NAN;
-        if (ok && ramp)
-            ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start, r_end,
-                                 r_last);
+        if (ok && ramp) {
+            /* Under enable_mu, and only if the ramp still runs: once
+             * aal_sched_cancel_ramp returns (a tempo set from Python), no
+             * step already under way can overwrite that tempo. */
+            pthread_mutex_lock(&s->enable_mu);
+            pthread_mutex_lock(&s->mu);
+            bool still = s->ramp_active && s->ramp_start_beat == r_start;
+            pthread_mutex_unlock(&s->mu);
+            if (still)
+                ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start,
+                                     r_end, r_last);
+            pthread_mutex_unlock(&s->enable_mu);
+        }
 
         bool follow_done = false;
         if (ok && follow && now >= follow_next) {
@@ -591,6 +602,9 @@ void aal_sched_cancel_ramp(aal_sched *s)
     pthread_mutex_lock(&s->mu);
     s->ramp_active = false;
     pthread_mutex_unlock(&s->mu);
+    /* Wait for a ramp step under way (it holds enable_mu while it commits). */
+    pthread_mutex_lock(&s->enable_mu);
+    pthread_mutex_unlock(&s->enable_mu);
 }
 
 int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
