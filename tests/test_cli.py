@@ -336,3 +336,15 @@ def test_the_readme_plain_mode_example():
         return re.sub(r"\d+", "N", line)
 
     assert [shape(line) for line in got] == [shape(line) for line in shown]
+
+
+def test_live_screen_shows_lateness_stats(monitor):
+    """Issue 8: the monitor shows how late its beats were resolved."""
+    m = monitor("--tempo", "600", "--no-enable")
+    m.expect(r"timing\s+no beat resolved yet")
+    match = m.expect(r"timing\s+late p50 ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms\s+\((\d+) beats\)")
+    p50, p99, worst = map(float, match.groups()[:3])
+    assert 0 <= p50 <= p99 <= worst < 1000
+    assert int(match.group(4)) >= 1
+    m.send("q")
+    assert m.wait() == 0

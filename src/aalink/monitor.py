@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, List, Optional, Set, TextIO
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, TextIO
 
 from . import _terminal as term
 
@@ -143,6 +143,14 @@ def phase_bar(phase: float, quantum: float, width: int) -> str:
     return "[" + "|".join(parts) + "]"
 
 
+def timing_line(stats: Dict[str, float]) -> str:
+    """How late this monitor's beats were resolved (Link.stats), in ms."""
+    if not stats["count"]:
+        return "timing   no beat resolved yet"
+    return (f"timing   late p50 {stats['p50_ms']:.2f} ms  p99 {stats['p99_ms']:.2f} ms  "
+            f"max {stats['max_ms']:.2f} ms  ({int(stats['count'])} beats)")
+
+
 def plain_line(link: "Link", value: float) -> str:
     quantum = link.quantum
     phase = value % quantum
@@ -237,6 +245,7 @@ class Monitor:
             f"start/stop sync  {'on' if link.start_stop_sync_enabled else 'off'}",
             f"  playing  {yes_no(link.playing):3}             quantum  {fmt_beats(quantum)} beats",
             f"  beat     {beat:9.2f}       phase    {phase:5.2f}  {'*' if on_beat else ' '}",
+            "  " + timing_line(link.stats),
             "",
             "  " + phase_bar(phase, quantum, width),
             "",
