@@ -382,6 +382,8 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
     return rc;
 }
 
+static PyObject *future_done_callback(LinkObject *self);
+
 /* Resolves one due future; true when it was resolved here (not cancelled). */
 static bool resolve_future(LinkObject *self, const aal_item *item)
 {
@@ -392,8 +394,10 @@ static bool resolve_future(LinkObject *self, const aal_item *item)
     if (done == 0) {
         /* Our done-callback only watches for cancellation: take it off so
          * the loop does not schedule it for every resolved future. */
-        PyObject *r = PyObject_CallMethodOneArg(fut, st->str_remove_done_callback,
-                                                self->on_future_done);
+        PyObject *cb = future_done_callback(self); /* equal to the one added */
+        PyObject *r = cb ? PyObject_CallMethodOneArg(fut, st->str_remove_done_callback, cb)
+                         : NULL;
+        Py_XDECREF(cb);
         Py_XDECREF(r);
         PyObject *value = PyFloat_FromDouble(item->target);
         r = value ? PyObject_CallMethodOneArg(fut, st->str_set_result, value) : NULL;
@@ -483,6 +487,18 @@ static PyObject *Link_future_done(LinkObject *self, PyObject *fut)
     Py_RETURN_NONE;
 }
 
+/* The done-callback of each pending future: Link._future_done bound to
+ * self, made per future (not cached in the Link, which would make every
+ * Link a reference cycle that only the cyclic GC frees, keeping its threads
+ * and sockets after `del link`).  Equal callables remove each other. */
+static PyMethodDef future_done_def = {"_future_done", (PyCFunction)Link_future_done, METH_O,
+                                      NULL};
+
+static PyObject *future_done_callback(LinkObject *self)
+{
+    return PyCFunction_New(&future_done_def, (PyObject *)self);
+}
+
 /* ------------------------------------------------------------------ */
 /* Construction and lifetime. */
 
@@ -564,9 +580,6 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if (!self->callbacks[i])
             goto fail;
     }
-    self->on_future_done = PyObject_GetAttrString((PyObject *)self, "_future_done");
-    if (!self->on_future_done)
-        goto fail;
     if (loop != Py_None)
         self->loop = Py_NewRef(loop);
     if (link_try_attach(self) < 0)
@@ -616,7 +629,6 @@ static int Link_traverse(LinkObject *self, visitproc visit, void *arg)
     Py_VISIT(self->waker);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
         Py_VISIT(self->callbacks[i]);
-    Py_VISIT(self->on_future_done);
     return 0;
 }
 
@@ -626,7 +638,6 @@ static int Link_clear(LinkObject *self)
         link_detach_loop(self);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
         Py_CLEAR(self->callbacks[i]);
-    Py_CLEAR(self->on_future_done);
     return 0;
 }
 
@@ -693,8 +704,10 @@ static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, i
     PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
     if (!fut)
         return NULL;
-    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
-                                            self->on_future_done);
+    PyObject *cb = future_done_callback(self);
+    PyObject *r = cb ? PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback, cb)
+                     : NULL;
+    Py_XDECREF(cb);
     if (!r) {
         Py_DECREF(fut);
         return NULL;

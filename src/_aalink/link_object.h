@@ -27,7 +27,6 @@ struct LinkObject {
     PyObject *loop;  /* the bound event loop, or NULL */
     PyObject *waker; /* LoopWaker registered with loop, or NULL */
     PyObject *callbacks[AAL_N_CALLBACK_KINDS]; /* lists */
-    PyObject *on_future_done; /* bound _future_done, added to each future */
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     bool closed;
