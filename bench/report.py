@@ -229,16 +229,14 @@ def plot(meta, by, path):
     keys = [k for k in [("published", "asyncio"), ("port", "asyncio"), ("published", "uvloop"), ("port", "uvloop")]
             if by.get((k[0], k[1], "idle"))]
     vals = [statistics.median(r["cpu_percent"] for r in by[(k[0], k[1], "idle")]) for k in keys]
-    ax.bar(range(len(keys)), vals, color=[styles[k][1] for k in keys],
-           hatch=None, alpha=0.85)
+    ax.bar(range(len(keys)), vals, color=[styles[k][1] for k in keys], alpha=0.85)
     ax.set_xticks(range(len(keys)))
     ax.set_xticklabels([styles[k][0].replace(", ", "\n") for k in keys], fontsize=8)
-    ax.set_yscale("log")
     ax.set_ylabel("% of a core")
     ax.set_title("idle CPU (Link enabled, one far-away sync)")
     for i, v in enumerate(vals):
         ax.text(i, v, f"{v:.3f} %", ha="center", va="bottom", fontsize=8)
-    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.grid(True, axis="y", alpha=0.3)
 
     ax = axes.flat[5]
     ax.axis("off")
