@@ -152,6 +152,7 @@ def main():
         "machine": platform.platform(),
         "loadavg_start": os.getloadavg(),
         "private_netns": bool(os.environ.get("AALINK_PRIVATE_NETNS")),
+        "env": {k: v for k, v in os.environ.items() if k.startswith("AALINK_")},
     }
     runs = []
     cpu0 = cpu_times()

@@ -148,6 +148,8 @@ def table(meta, by):
                 if row.load == "busy" and row.agg == "min" and v is not None and v < 50:
                     text += " (starved)"
                 cells.append(text)
+        if all(c in ("", "—") for c in cells):
+            continue  # a load that was not run
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -57,6 +57,16 @@ def thread_switches():
     return total
 
 
+def reset_native_stats(link):
+    """The port's own lateness statistics (resolution on the loop): diagnostics only."""
+    if hasattr(link, "reset_stats"):
+        link.reset_stats()
+
+
+def native_stats(link):
+    return dict(link.stats) if hasattr(link, "stats") else None
+
+
 async def new_link():
     from aalink import Link
 
@@ -91,6 +101,7 @@ async def lateness(args):
                 at.append(b)
                 if i == 0 and "start" not in marks:
                     marks["start"] = (time.perf_counter(), time.process_time())
+                    reset_native_stats(link)
 
     tasks = [asyncio.ensure_future(worker(i)) for i in range(args.n)]
     budget = (beat1 - link.beat) / BEATS_PER_S + 30.0
@@ -119,6 +130,7 @@ async def lateness(args):
         if out["median_first_third_ms"] is None or out["median_last_third_ms"] is None
         else out["median_last_third_ms"] - out["median_first_third_ms"]
     )
+    out["native_stats"] = native_stats(link)
     if "start" in marks and "end" in marks:
         wall = marks["end"][0] - marks["start"][0]
         out["cpu_percent"] = 100.0 * (marks["end"][1] - marks["start"][1]) / wall
@@ -181,9 +193,11 @@ async def busy(args):
 
     task = asyncio.ensure_future(worker())
     await asyncio.sleep(0)  # let the worker post its first sync
+    reset_native_stats(link)
     loop.call_soon(burn)
     await stopped
     stop_beat = state["stop_beat"]
+    stats = native_stats(link)
     try:
         await asyncio.wait_for(task, timeout=15.0)
         finished = True
@@ -202,6 +216,7 @@ async def busy(args):
         "late_after_stop_ms": late_after_stop,
         "finished_after_stop": finished,
         "lateness_ms": summarize(lat),
+        "native_stats": stats,
     }
 
 
