@@ -1,4 +1,4 @@
-/* convert.c - Python argument conversion with clear errors. */
+/* convert.c - conversions between Python objects and C values. */
 #include "convert.h"
 
 #include <math.h>
@@ -126,4 +126,14 @@ int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int
     }
     *out = (int64_t)llround(seconds * 1e6);
     return 0;
+}
+
+int aal_call_bool_method(PyObject *obj, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
+    if (!r)
+        return -1;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
 }

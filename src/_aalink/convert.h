@@ -1,4 +1,5 @@
-/* convert.h - Python argument conversion with clear errors. */
+/* convert.h - conversions between Python objects and C values, with clear
+ * errors. */
 #ifndef AAL_CONVERT_H
 #define AAL_CONVERT_H
 
@@ -26,5 +27,8 @@ int aal_to_bool(PyObject *obj, const char *what, bool *out);
 
 /* A datetime.timedelta or a real number of seconds to whole microseconds. */
 int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int64_t *out);
+
+/* obj.name() as a C truth value: 1, 0, or -1 with an exception set. */
+int aal_call_bool_method(PyObject *obj, PyObject *name);
 
 #endif

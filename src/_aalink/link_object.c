@@ -139,16 +139,6 @@ static int link_edit(LinkObject *self, edit *e)
 /* ------------------------------------------------------------------ */
 /* The event loop this Link delivers to. */
 
-static int call_bool_method(PyObject *obj, PyObject *name)
-{
-    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
-    if (!r)
-        return -1;
-    int truth = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return truth;
-}
-
 static void drop_future(void *ptr, void *ctx)
 {
     (void)ctx;
@@ -174,6 +164,7 @@ static void link_detach_loop(LinkObject *self)
         aal_batch_release(&batch);
     }
     self->done_pending = 0;
+    Py_CLEAR(self->on_future_done);
     Py_CLEAR(self->loop);
 }
 
@@ -188,6 +179,13 @@ static int link_attach_loop(LinkObject *self, PyObject *loop)
      * Link recorded before this first attach (detaching would drop them). */
     if (self->waker)
         link_detach_loop(self);
+    PyObject *on_done = PyObject_GetAttrString(waker, "_future_done");
+    if (!on_done) {
+        loop_waker_detach(waker);
+        Py_DECREF(waker);
+        return -1;
+    }
+    Py_XSETREF(self->on_future_done, on_done);
     Py_XSETREF(self->loop, Py_NewRef(loop));
     self->waker = waker;
     aal_sched_set_wake_fd(self->sched, loop_waker_write_fd(waker));
@@ -214,7 +212,7 @@ static PyObject *link_loop_for_sync(LinkObject *self)
         }
     }
     else if (running != Py_None && running != self->loop) {
-        int closed = call_bool_method(self->loop, self->state->str_is_closed);
+        int closed = aal_call_bool_method(self->loop, self->state->str_is_closed);
         if (closed == 1) {
             /* The old loop is gone (a second asyncio.run): follow the
              * running one. */
@@ -229,7 +227,7 @@ static PyObject *link_loop_for_sync(LinkObject *self)
         }
     }
     else if (running == Py_None) {
-        int is_running = call_bool_method(self->loop, self->state->str_is_running);
+        int is_running = aal_call_bool_method(self->loop, self->state->str_is_running);
         if (is_running == 1) {
             PyErr_SetString(PyExc_RuntimeError,
                             "Link.sync() was called from a thread that is not running the "
@@ -285,8 +283,8 @@ static int link_try_attach(LinkObject *self)
         rc = link_attach_loop(self, self->loop);
     }
     else {
-        int is_running = call_bool_method(self->loop, self->state->str_is_running);
-        int is_closed = is_running == 0 ? call_bool_method(self->loop, self->state->str_is_closed)
+        int is_running = aal_call_bool_method(self->loop, self->state->str_is_running);
+        int is_closed = is_running == 0 ? aal_call_bool_method(self->loop, self->state->str_is_closed)
                                         : 1;
         if (is_running < 0 || is_closed < 0)
             rc = -1;
@@ -382,22 +380,20 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
     return rc;
 }
 
-static PyObject *future_done_callback(LinkObject *self);
-
 /* Resolves one due future; true when it was resolved here (not cancelled). */
 static bool resolve_future(LinkObject *self, const aal_item *item)
 {
     bool resolved = false;
     aalink_state *st = self->state;
     PyObject *fut = item->ptr;
-    int done = call_bool_method(fut, st->str_done);
+    int done = aal_call_bool_method(fut, st->str_done);
     if (done == 0) {
         /* Our done-callback only watches for cancellation: take it off so
          * the loop does not schedule it for every resolved future. */
-        PyObject *cb = future_done_callback(self); /* equal to the one added */
-        PyObject *r = cb ? PyObject_CallMethodOneArg(fut, st->str_remove_done_callback, cb)
-                         : NULL;
-        Py_XDECREF(cb);
+        PyObject *r = self->on_future_done
+                          ? PyObject_CallMethodOneArg(fut, st->str_remove_done_callback,
+                                                      self->on_future_done)
+                          : NULL;
         Py_XDECREF(r);
         PyObject *value = PyFloat_FromDouble(item->target);
         r = value ? PyObject_CallMethodOneArg(fut, st->str_set_result, value) : NULL;
@@ -465,17 +461,16 @@ int link_drain(LinkObject *self)
 static bool future_not_done(void *ptr, void *ctx)
 {
     LinkObject *self = ctx;
-    int done = call_bool_method(ptr, self->state->str_done);
+    int done = aal_call_bool_method(ptr, self->state->str_done);
     if (done < 0)
         PyErr_Clear();
     return done != 1;
 }
 
-static PyObject *Link_future_done(LinkObject *self, PyObject *fut)
+void link_future_done(LinkObject *self)
 {
-    (void)fut;
     if (self->closed || !self->sched)
-        Py_RETURN_NONE;
+        return;
     self->done_pending++;
     /* Compact when at least half the queue is dead: amortised O(1) per
      * cancellation, and a queue of only cancelled futures empties at once. */
@@ -484,19 +479,6 @@ static PyObject *Link_future_done(LinkObject *self, PyObject *fut)
         aal_sched_filter(self->sched, future_not_done, drop_future, self);
         self->done_pending = 0;
     }
-    Py_RETURN_NONE;
-}
-
-/* The done-callback of each pending future: Link._future_done bound to
- * self, made per future (not cached in the Link, which would make every
- * Link a reference cycle that only the cyclic GC frees, keeping its threads
- * and sockets after `del link`).  Equal callables remove each other. */
-static PyMethodDef future_done_def = {"_future_done", (PyCFunction)Link_future_done, METH_O,
-                                      NULL};
-
-static PyObject *future_done_callback(LinkObject *self)
-{
-    return PyCFunction_New(&future_done_def, (PyObject *)self);
 }
 
 /* ------------------------------------------------------------------ */
@@ -627,6 +609,7 @@ static int Link_traverse(LinkObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->loop);
     Py_VISIT(self->waker);
+    Py_VISIT(self->on_future_done);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
         Py_VISIT(self->callbacks[i]);
     return 0;
@@ -704,10 +687,9 @@ static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, i
     PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
     if (!fut)
         return NULL;
-    PyObject *cb = future_done_callback(self);
-    PyObject *r = cb ? PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback, cb)
-                     : NULL;
-    Py_XDECREF(cb);
+    /* link_loop_for_sync() attached a waker, and with it on_future_done. */
+    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
+                                            self->on_future_done);
     if (!r) {
         Py_DECREF(fut);
         return NULL;
@@ -1434,8 +1416,6 @@ static PyMethodDef Link_methods[] = {
     {"__exit__", (PyCFunction)Link_exit, METH_VARARGS, "Close the Link."},
     {"_attach_loop", (PyCFunction)Link_attach_loop, METH_NOARGS,
      "Internal: register with the Link's loop (called on the loop's thread)."},
-    {"_future_done", (PyCFunction)Link_future_done, METH_O,
-     "Internal: done-callback of pending futures (cancellation)."},
     {"_scheduler_stats", (PyCFunction)Link_scheduler_stats, METH_NOARGS,
      "Internal: scheduler counters for tests and benchmarks."},
     {NULL, NULL, 0, NULL},

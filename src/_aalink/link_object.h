@@ -27,6 +27,9 @@ struct LinkObject {
     PyObject *loop;  /* the bound event loop, or NULL */
     PyObject *waker; /* LoopWaker registered with loop, or NULL */
     PyObject *callbacks[AAL_N_CALLBACK_KINDS]; /* lists */
+    /* The waker's bound _future_done, added to each pending future.  It
+     * reaches this Link through the waker's weak reference: no cycle. */
+    PyObject *on_future_done;
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     bool closed;
@@ -41,6 +44,10 @@ extern PyType_Spec Link_spec;
  * delivers recorded Link events.  -1 only for SystemExit/KeyboardInterrupt
  * raised by a user callback. */
 int link_drain(LinkObject *self);
+
+/* A pending future was cancelled (or resolved by someone else): called on
+ * the loop's thread by the waker's _future_done. */
+void link_future_done(LinkObject *self);
 
 /* Stops the native side (scheduler thread, Link's threads and sockets).
  * Idempotent; used by close(), dealloc and the interpreter-exit hook. */

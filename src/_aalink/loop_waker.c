@@ -1,6 +1,7 @@
 /* loop_waker.c - LoopWaker: a wake descriptor registered with a loop. */
 #include "loop_waker.h"
 
+#include "convert.h"
 #include "link_object.h"
 #include "loop_relay.h"
 #include "platform.h"
@@ -62,6 +63,21 @@ static PyObject *LoopWaker_drain(LoopWakerObject *self, PyObject *Py_UNUSED(igno
     Py_RETURN_NONE;
 }
 
+/* Done-callback of the Link's pending futures: watches for cancellation. */
+static PyObject *LoopWaker_future_done(LoopWakerObject *self, PyObject *fut)
+{
+    (void)fut;
+    PyObject *link = self->link_ref ? PyWeakref_GetObject(self->link_ref) : Py_None;
+    if (link == NULL)
+        return NULL;
+    if (link != Py_None) {
+        Py_INCREF(link);
+        link_future_done((LinkObject *)link);
+        Py_DECREF(link);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *LoopWaker_close(LoopWakerObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->read_fd < 0)
@@ -94,6 +110,8 @@ static PyObject *LoopWaker_close(LoopWakerObject *self, PyObject *Py_UNUSED(igno
 static PyMethodDef LoopWaker_methods[] = {
     {"_drain", (PyCFunction)LoopWaker_drain, METH_NOARGS, "Resolve what is due (loop thread)."},
     {"close", (PyCFunction)LoopWaker_close, METH_NOARGS, "Unregister and close the descriptor."},
+    {"_future_done", (PyCFunction)LoopWaker_future_done, METH_O,
+     "Done-callback of pending futures (cancellation)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -181,16 +199,6 @@ int loop_waker_write_fd(PyObject *waker)
     return ((LoopWakerObject *)waker)->write_fd;
 }
 
-static int call_bool_method(PyObject *obj, PyObject *name)
-{
-    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
-    if (!r)
-        return -1;
-    int truth = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return truth;
-}
-
 void loop_waker_detach(PyObject *waker_obj)
 {
     LoopWakerObject *self = (LoopWakerObject *)waker_obj;
@@ -205,8 +213,8 @@ void loop_waker_detach(PyObject *waker_obj)
         self->read_fd = self->write_fd = -1;
         return;
     }
-    int closed = call_bool_method(self->loop, st->str_is_closed);
-    int running = closed == 0 ? call_bool_method(self->loop, st->str_is_running) : 0;
+    int closed = aal_call_bool_method(self->loop, st->str_is_closed);
+    int running = closed == 0 ? aal_call_bool_method(self->loop, st->str_is_running) : 0;
     PyObject *here = (closed == 0 && running == 1) ? PyObject_CallNoArgs(st->get_running_loop)
                                                    : NULL;
     PyObject *r = NULL;
