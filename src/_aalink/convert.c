@@ -137,3 +137,42 @@ int aal_call_bool_method(PyObject *obj, PyObject *name)
     Py_DECREF(r);
     return truth;
 }
+
+int aal_parse_args(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   const char *const *names, int n_names, int n_positional, int n_required,
+                   PyObject **out)
+{
+    if (nargs > n_positional) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional arguments (%zd given)",
+                     func, n_positional, nargs);
+        return -1;
+    }
+    for (int i = 0; i < n_names; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int i = 0;
+        while (i < n_names && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+            i++;
+        if (i == n_names) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", func,
+                         key);
+            return -1;
+        }
+        if (out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", func,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (int i = 0; i < n_required; i++) {
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", func,
+                         names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}

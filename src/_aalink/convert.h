@@ -28,6 +28,14 @@ int aal_to_bool(PyObject *obj, const char *what, bool *out);
 /* A datetime.timedelta or a real number of seconds to whole microseconds. */
 int aal_to_micros(PyObject *obj, PyObject *timedelta_type, const char *what, int64_t *out);
 
+/* Vectorcall arguments (METH_FASTCALL | METH_KEYWORDS) into out[], by the
+ * parameter names in names[0..n_names): the first n_positional may come by
+ * position, the first n_required must come.  Missing ones are left NULL.
+ * 0, or -1 with a TypeError worded like Python's. */
+int aal_parse_args(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   const char *const *names, int n_names, int n_positional, int n_required,
+                   PyObject **out);
+
 /* obj.name() as a C truth value: 1, 0, or -1 with an exception set. */
 int aal_call_bool_method(PyObject *obj, PyObject *name);
 
