@@ -410,21 +410,43 @@ static bool resolve_future(LinkObject *self, const aal_item *item)
     return resolved;
 }
 
+/* Holding a hand-off until its beat: the scheduler hands items over up to
+ * aal_sched_handoff_us() early, so that the loop thread's wake-up is behind
+ * us when the beat comes; here, without the GIL, we wait out the rest and
+ * check each item against a fresh reading of the timeline. */
 typedef struct {
     const aal_item *items;
     size_t n;
-    int64_t *late_us; /* out: now - (time of target - lead) */
-} lateness_op;
+    int64_t window_us; /* the longest we wait for an item */
+    int64_t *late_us;  /* out: now - (time of target - lead) */
+    bool *due;         /* out: the item's beat has been reached */
+} settle_op;
 
-static int op_lateness(aal_link *link, aal_session *s, double quantum, void *ctx)
+static int op_settle(aal_link *link, aal_session *s, double quantum, void *ctx)
 {
-    lateness_op *op = ctx;
+    settle_op *op = ctx;
     if (aal_link_capture_app_session(link, s) != 0)
         return -1;
     int64_t now = aal_link_clock_micros(link);
+    int64_t until = now;
     for (size_t i = 0; i < op->n; i++) {
-        int64_t due = aal_session_time_at_beat(s, op->items[i].target, quantum);
-        op->late_us[i] = now - (due - op->items[i].lead_us);
+        int64_t at = aal_session_time_at_beat(s, op->items[i].target, quantum) -
+                     op->items[i].lead_us;
+        if (at > until && at <= now + op->window_us)
+            until = at;
+    }
+    if (until > now) {
+        /* Link rounds times to microseconds: one more, then re-check. */
+        while (aal_link_clock_micros(link) <= until)
+            ;
+        if (aal_link_capture_app_session(link, s) != 0)
+            return -1;
+        now = aal_link_clock_micros(link);
+    }
+    for (size_t i = 0; i < op->n; i++) {
+        const aal_item *it = &op->items[i];
+        op->due[i] = aal_session_beat_at_time(s, now + it->lead_us, quantum) >= it->target;
+        op->late_us[i] = now - (aal_session_time_at_beat(s, it->target, quantum) - it->lead_us);
     }
     return 0;
 }
@@ -435,19 +457,31 @@ int link_drain(LinkObject *self)
         return 0;
     aal_batch batch;
     aal_sched_take(self->sched, &batch);
-    int64_t *late = batch.n_ready ? PyMem_Malloc(batch.n_ready * sizeof *late) : NULL;
-    if (late) {
-        lateness_op op = {batch.ready, batch.n_ready, late};
-        if (run_native(self, op_lateness, &op) < 0) {
-            PyErr_Clear();
-            PyMem_Free(late);
-            late = NULL;
-        }
+    size_t n = batch.n_ready;
+    int64_t *late = n ? PyMem_Malloc(n * sizeof *late) : NULL;
+    bool *due = n ? PyMem_Malloc(n * sizeof *due) : NULL;
+    bool settled = false;
+    if (late && due) {
+        /* A timeline moved back by more than this gives the item back. */
+        int64_t window = 2 * aal_sched_handoff_us(self->sched) + 1000;
+        settle_op op = {batch.ready, n, window, late, due};
+        settled = run_native(self, op_settle, &op) == 0;
+        PyErr_Clear();
     }
-    for (size_t i = 0; i < batch.n_ready; i++)
-        if (resolve_future(self, &batch.ready[i]) && late)
+    for (size_t i = 0; i < n; i++) {
+        const aal_item *item = &batch.ready[i];
+        if (!settled || !due[i]) {
+            /* Not due (the timeline moved) or not checked: back to the
+             * scheduler, which keeps our reference. */
+            if (aal_sched_push(self->sched, item->target, item->lead_us, item->ptr) != 0)
+                drop_future(item->ptr, NULL);
+            continue;
+        }
+        if (resolve_future(self, item))
             aal_lateness_record(&self->lateness, late[i]);
+    }
     PyMem_Free(late);
+    PyMem_Free(due);
     int rc = 0;
     for (size_t i = 0; i < batch.n_events && rc == 0; i++)
         rc = deliver_event(self, &batch.events[i]);

@@ -25,6 +25,12 @@
  * younger than Link's 0.5 s "older session wins" margin. */
 #define AAL_REFOUND_US 400000
 
+/* Items go to the loop this long before they are due: the loop thread's
+ * wake-up (epoll, then Python) takes about that long on a virtual machine,
+ * and link_drain holds each item until its beat (see scheduler.h).
+ * AALINK_HANDOFF_US (0..2000) overrides it, for measuring. */
+#define AAL_HANDOFF_US 150
+
 /* Recorded Link events kept for the loop before the oldest are dropped. */
 #define AAL_MAX_EVENTS 1024
 
@@ -60,8 +66,7 @@ struct aal_sched {
     /* Follow-on-join window (Link(None)): see aal_sched_follow. */
     bool follow_active;
     int64_t follow_until, follow_next;
-    aal_item *ready;
-    size_t n_ready, cap_ready;
+    aal_heap ready; /* due items for the loop, in due order (not a heap) */
     aal_event *events;
     size_t n_events, cap_events;
     unsigned event_mask;
@@ -69,6 +74,7 @@ struct aal_sched {
     bool wake_signalled; /* a wake is outstanding: don't write again */
     uint64_t wakeups, batches;
     int64_t spin_us;
+    int64_t handoff_us;
 
     aal_sched *next_live; /* registry of live schedulers, for fork */
 };
@@ -142,16 +148,7 @@ static void signal_loop_locked(aal_sched *s)
 
 static int ready_append_locked(aal_sched *s, aal_item item)
 {
-    if (s->n_ready == s->cap_ready) {
-        size_t cap = s->cap_ready ? s->cap_ready * 2 : 64;
-        aal_item *grown = realloc(s->ready, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        s->ready = grown;
-        s->cap_ready = cap;
-    }
-    s->ready[s->n_ready++] = item;
-    return 0;
+    return aal_heap_append(&s->ready, item);
 }
 
 static void event_append_locked(aal_sched *s, int kind, double value)
@@ -259,11 +256,12 @@ static int64_t collect_due_locked(aal_sched *s, const aal_session *session, int6
                                   double quantum)
 {
     int64_t next_due = INT64_MAX;
-    size_t first_new = s->n_ready;
+    size_t first_new = s->ready.len;
     int groups_moved = 0;
     for (int g = 0; g < s->n_groups; g++) {
         struct lead_group *grp = &s->groups[g];
-        double beat = aal_session_beat_at_time(session, now + grp->lead_us, quantum);
+        double beat =
+            aal_session_beat_at_time(session, now + grp->lead_us + s->handoff_us, quantum);
         bool moved = false;
         while (grp->heap.len > 0 && grp->heap.items[0].target <= beat) {
             if (ready_append_locked(s, grp->heap.items[0]) != 0)
@@ -275,14 +273,15 @@ static int64_t collect_due_locked(aal_sched *s, const aal_session *session, int6
         groups_moved += moved;
         if (grp->heap.len > 0) {
             int64_t t = aal_session_time_at_beat(session, grp->heap.items[0].target, quantum);
-            t = t == INT64_MIN ? now + 1000 : t - grp->lead_us;
+            t = t == INT64_MIN ? now + 1000 : t - grp->lead_us - s->handoff_us;
             if (t < next_due)
                 next_due = t;
         }
     }
     if (groups_moved > 1) /* keep a batch in beat order across leads */
-        qsort(s->ready + first_new, s->n_ready - first_new, sizeof *s->ready, compare_items);
-    if (s->n_ready > first_new)
+        qsort(s->ready.items + first_new, s->ready.len - first_new, sizeof *s->ready.items,
+              compare_items);
+    if (s->ready.len > first_new)
         signal_loop_locked(s);
     return next_due;
 }
@@ -422,6 +421,21 @@ static void *sched_main(void *arg)
 
 /* ---- public API ---- */
 
+/* A tuning knob from the environment, 0..2000 microseconds. */
+static int64_t env_micros(const char *name, int64_t fallback)
+{
+    const char *text = getenv(name);
+    if (!text || !*text)
+        return fallback;
+    long v = strtol(text, NULL, 10);
+    return v < 0 ? 0 : v > 2000 ? 2000 : v;
+}
+
+int64_t aal_sched_handoff_us(const aal_sched *s)
+{
+    return s->handoff_us;
+}
+
 aal_sched *aal_sched_create(aal_link *link, double quantum)
 {
     pthread_once(&atfork_once, install_atfork);
@@ -431,12 +445,8 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->link = link;
     s->quantum = quantum;
     s->wake_fd = -1;
-    s->spin_us = AAL_SPIN_US;
-    const char *spin = getenv("AALINK_SPIN_US");
-    if (spin && *spin) {
-        long v = strtol(spin, NULL, 10);
-        s->spin_us = v < 0 ? 0 : v > 2000 ? 2000 : v;
-    }
+    s->spin_us = env_micros("AALINK_SPIN_US", AAL_SPIN_US);
+    s->handoff_us = env_micros("AALINK_HANDOFF_US", AAL_HANDOFF_US);
     s->session = aal_session_create();
     if (!s->session)
         goto fail_session;
@@ -512,8 +522,8 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
         drop_items(s->groups[g].heap.items, s->groups[g].heap.len, drop, ctx);
         aal_heap_free(&s->groups[g].heap);
     }
-    drop_items(s->ready, s->n_ready, drop, ctx);
-    free(s->ready);
+    drop_items(s->ready.items, s->ready.len, drop, ctx);
+    aal_heap_free(&s->ready);
     free(s->events);
     if (!s->forked) {
         /* In a forked child these may be in any state: leak them. */
@@ -530,7 +540,7 @@ void aal_sched_set_wake_fd(aal_sched *s, int write_fd)
     pthread_mutex_lock(&s->mu);
     s->wake_fd = write_fd;
     s->wake_signalled = false;
-    if (s->n_ready || s->n_events)
+    if (s->ready.len || s->n_events)
         signal_loop_locked(s);
     pthread_mutex_unlock(&s->mu);
 }
@@ -664,12 +674,11 @@ size_t aal_sched_pending(aal_sched *s)
 void aal_sched_take(aal_sched *s, aal_batch *batch)
 {
     pthread_mutex_lock(&s->mu);
-    batch->ready = s->ready;
-    batch->n_ready = s->n_ready;
+    batch->ready = s->ready.items;
+    batch->n_ready = s->ready.len;
     batch->events = s->events;
     batch->n_events = s->n_events;
-    s->ready = NULL;
-    s->n_ready = s->cap_ready = 0;
+    memset(&s->ready, 0, sizeof s->ready);
     s->events = NULL;
     s->n_events = s->cap_events = 0;
     s->wake_signalled = false;

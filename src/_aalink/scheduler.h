@@ -2,9 +2,12 @@
  *
  * Knows nothing of Python.  Items are opaque pointers ordered by target beat
  * in a min-heap.  A native thread reads Link's session state, moves every
- * item whose beat has been reached to a ready list, signals the wake
- * descriptor once per batch, and sleeps until the Link time of the earliest
- * remaining target (or without a time-out when nothing is pending).  The
+ * item whose beat is reached within the next aal_sched_handoff_us() to a
+ * ready list, signals the wake descriptor once per batch, and sleeps until
+ * that time before the earliest remaining target (or without a time-out
+ * when nothing is pending).  The hand-off is early by the time the loop
+ * thread takes to wake up: the consumer must hold each item until its beat
+ * (and give back any whose beat moved away, with aal_sched_push).  The
  * thread never takes the GIL and never holds the mutex while calling into
  * Link.  The consumer (the asyncio loop thread) takes the ready list and the
  * recorded Link events with aal_sched_take().
@@ -55,6 +58,9 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
 /* True in a child process forked while the scheduler existed: its thread and
  * Link's threads are gone there, so nothing may call into Link. */
 bool aal_sched_forked(const aal_sched *s);
+
+/* How long before its beat an item may be handed to the consumer. */
+int64_t aal_sched_handoff_us(const aal_sched *s);
 
 /* Where to signal when a batch is ready (-1: nowhere yet). */
 void aal_sched_set_wake_fd(aal_sched *s, int write_fd);
