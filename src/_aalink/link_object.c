@@ -1296,7 +1296,11 @@ static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
     e.value = e.value < AAL_MIN_BPM ? AAL_MIN_BPM : e.value > AAL_MAX_BPM ? AAL_MAX_BPM : e.value;
     if (link_check_usable(self) < 0)
         return -1;
-    aal_sched_cancel_ramp(self->sched); /* an explicit tempo ends a ramp */
+    /* An explicit tempo ends a ramp; cancelling waits for a ramp step
+     * under way (a commit into Link), so without the GIL. */
+    Py_BEGIN_ALLOW_THREADS
+    aal_sched_cancel_ramp(self->sched);
+    Py_END_ALLOW_THREADS
     return link_edit(self, &e);
 }
 
