@@ -52,8 +52,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 py="$VENV/bin/python"
 deps_stamp="$VENV/.aalink-deps"
-deps_key="$(cat pyproject.toml | sha256sum | cut -c1-16)-$want_test"
-if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_key" ]; then
+deps_base="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+deps_key="$deps_base-$want_test"
+deps_have="$(cat "$deps_stamp" 2>/dev/null || true)"
+# An environment set up for the tests also serves the demo.
+if [ "$deps_have" != "$deps_key" ] && [ "$deps_have" != "$deps_base-1" ]; then
     say "installing Python dependencies"
     "$py" -m pip install -q --disable-pip-version-check -U pip "setuptools>=77" wheel
     extra=""
