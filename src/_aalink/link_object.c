@@ -1042,6 +1042,15 @@ static PyObject *Link_every(LinkObject *self, PyObject *const *args, Py_ssize_t 
     return r;
 }
 
+/* Setters get NULL for `del link.name`: properties cannot be deleted. */
+static int refuse_delete(PyObject *value, const char *name)
+{
+    if (value)
+        return 0;
+    PyErr_Format(PyExc_AttributeError, "cannot delete %s", name);
+    return -1;
+}
+
 static PyObject *Link_get_lead(LinkObject *self, void *closure)
 {
     (void)closure;
@@ -1051,10 +1060,8 @@ static PyObject *Link_get_lead(LinkObject *self, void *closure)
 static int Link_set_lead(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete lead");
+    if (refuse_delete(value, "lead") < 0)
         return -1;
-    }
     if (value == Py_None) {
         PyErr_SetString(PyExc_TypeError, "lead must be a real number of seconds, not None");
         return -1;
@@ -1212,10 +1219,8 @@ static PyObject *get_flag(LinkObject *self, bool start_stop)
 
 static int set_start_stop_flag(LinkObject *self, PyObject *value)
 {
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete start_stop_sync_enabled");
+    if (refuse_delete(value, "start_stop_sync_enabled") < 0)
         return -1;
-    }
     flag_op f = {false, true, true};
     if (aal_to_bool(value, "start_stop_sync_enabled", &f.value) < 0 ||
         run_native(self, op_flag, &f) < 0)
@@ -1248,10 +1253,8 @@ static int op_enable(aal_link *link, aal_session *s, double q, void *ctx)
 static int Link_set_enabled(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete enabled");
+    if (refuse_delete(value, "enabled") < 0)
         return -1;
-    }
     enable_op e = {self->sched, false, self->follow ? AAL_FOLLOW_WINDOW_US : 0};
     if (aal_to_bool(value, "enabled", &e.enable) < 0 || run_native(self, op_enable, &e) < 0)
         return -1;
@@ -1284,10 +1287,8 @@ static int Link_set_start_stop_sync_enabled(LinkObject *self, PyObject *value, v
 static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete tempo");
+    if (refuse_delete(value, "tempo") < 0)
         return -1;
-    }
     edit e = {EDIT_TEMPO, 0.0, false, 0};
     if (aal_to_finite_double(value, "tempo", &e.value) < 0 || check_bpm(e.value) < 0)
         return -1;
@@ -1307,10 +1308,8 @@ static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
 static int Link_set_playing(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete playing");
+    if (refuse_delete(value, "playing") < 0)
         return -1;
-    }
     edit e = {EDIT_PLAYING, 0.0, false, 0};
     if (aal_to_bool(value, "playing", &e.flag) < 0)
         return -1;
@@ -1326,10 +1325,8 @@ static PyObject *Link_get_quantum(LinkObject *self, void *closure)
 static int Link_set_quantum(LinkObject *self, PyObject *value, void *closure)
 {
     (void)closure;
-    if (!value) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete quantum");
+    if (refuse_delete(value, "quantum") < 0)
         return -1;
-    }
     double q;
     if (aal_to_beat(value, "quantum", &q) < 0)
         return -1;
