@@ -91,13 +91,15 @@ typedef struct {
     double value; /* bpm or beat */
     bool flag;    /* playing */
     int64_t time_us;
+    double tempo_before; /* out: the tempo before this edit */
 } edit;
 
 static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
 {
-    const edit *e = ctx;
+    edit *e = ctx;
     if (aal_link_capture_app_session(link, s) != 0)
         return -1;
+    e->tempo_before = aal_session_tempo(s);
     int64_t now = aal_link_clock_micros(link);
     int rc;
     switch (e->kind) {
@@ -1302,7 +1304,16 @@ static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
     Py_BEGIN_ALLOW_THREADS
     aal_sched_cancel_ramp(self->sched);
     Py_END_ALLOW_THREADS
-    return link_edit(self, &e);
+    if (link_edit(self, &e) < 0)
+        return -1;
+    if (fabs(e.tempo_before - e.value) >= 1e-6) {
+        /* Return once Link has applied it, so that a read, or a second
+         * commit right behind this one, sees this tempo (see scheduler.h). */
+        Py_BEGIN_ALLOW_THREADS
+        aal_sched_wait_tempo(self->sched, e.value, 50000);
+        Py_END_ALLOW_THREADS
+    }
+    return 0;
 }
 
 static int Link_set_playing(LinkObject *self, PyObject *value, void *closure)

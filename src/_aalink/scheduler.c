@@ -70,6 +70,7 @@ struct aal_sched {
     aal_event *events;
     size_t n_events, cap_events;
     unsigned event_mask;
+    double last_tempo; /* the latest tempo Link reported through its callback */
     int wake_fd;
     bool wake_signalled; /* a wake is outstanding: don't write again */
     uint64_t wakeups, batches;
@@ -178,6 +179,8 @@ static void on_link_event(aal_sched *s, int kind, double value)
     pthread_mutex_lock(&s->mu);
     s->dirty = true; /* the timeline may have moved */
     pthread_cond_signal(&s->cond);
+    if (kind == AAL_EVENT_TEMPO)
+        s->last_tempo = value;
     if (s->event_mask & (1u << kind)) {
         event_append_locked(s, kind, value);
         signal_loop_locked(s);
@@ -445,6 +448,7 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->link = link;
     s->quantum = quantum;
     s->wake_fd = -1;
+    s->last_tempo = NAN;
     s->spin_us = env_micros("AALINK_SPIN_US", AAL_SPIN_US);
     s->handoff_us = env_micros("AALINK_HANDOFF_US", AAL_HANDOFF_US);
     s->session = aal_session_create();
@@ -637,6 +641,22 @@ int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&s->enable_mu);
     return rc;
+}
+
+bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us)
+{
+    int64_t deadline = aal_link_clock_now_us() + timeout_us;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool seen = fabs(s->last_tempo - bpm) < 1e-6;
+        pthread_mutex_unlock(&s->mu);
+        if (seen)
+            return true;
+        if (aal_link_clock_now_us() >= deadline)
+            return false;
+        struct timespec pause = {0, 50000}; /* 50 us */
+        nanosleep(&pause, NULL);
+    }
 }
 
 bool aal_sched_following(aal_sched *s)

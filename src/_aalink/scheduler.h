@@ -89,6 +89,12 @@ bool aal_sched_ramping(aal_sched *s);
  * the first peer, at the end of the window, or when disabled. */
 int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us);
 bool aal_sched_following(aal_sched *s);
+
+/* Waits (up to timeout_us) until Link's tempo callback has reported `bpm`:
+ * Link applies a commit on its own thread, and until it has, a second
+ * commit queued behind it could read back the first for a moment.  False
+ * on time-out (a peer changed the tempo meanwhile, say). */
+bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us);
 /* The timeline changed (tempo, re-mapping, quantum): re-check now. */
 void aal_sched_timeline_changed(aal_sched *s);
 size_t aal_sched_pending(aal_sched *s);
