@@ -78,8 +78,7 @@ static int aalink_exec(PyObject *module)
         intern(&st->str_is_closed, "is_closed") < 0 ||
         intern(&st->str_is_running, "is_running") < 0 ||
         intern(&st->str_call_soon_threadsafe, "call_soon_threadsafe") < 0 ||
-        intern(&st->str_call_exception_handler, "call_exception_handler") < 0 ||
-        intern(&st->str_total_seconds, "total_seconds") < 0)
+        intern(&st->str_call_exception_handler, "call_exception_handler") < 0)
         return -1;
 
     /* atexit runs handlers last-registered first: those a program registers
@@ -125,7 +124,6 @@ static int aalink_clear(PyObject *module)
     Py_CLEAR(st->str_is_running);
     Py_CLEAR(st->str_call_soon_threadsafe);
     Py_CLEAR(st->str_call_exception_handler);
-    Py_CLEAR(st->str_total_seconds);
     return 0;
 }
 
