@@ -723,9 +723,20 @@ static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, i
     PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
     if (!fut)
         return NULL;
-    /* link_loop_for_sync() attached a waker, and with it on_future_done. */
-    PyObject *r = PyObject_CallMethodOneArg(fut, self->state->str_add_done_callback,
-                                            self->on_future_done);
+    /* link_loop_for_sync() attached a waker, and with it on_future_done.
+     * That callback only watches for cancellation and reads no context
+     * variable: an asyncio.Future is given one shared empty context rather
+     * than a copy of the caller's each time (a copy per future is one more
+     * object for the garbage collector to go through). */
+    aalink_state *st = self->state;
+    PyObject *r;
+    if (Py_IS_TYPE(fut, (PyTypeObject *)st->future_type)) {
+        PyObject *argv[3] = {fut, self->on_future_done, st->watch_context};
+        r = PyObject_VectorcallMethod(st->str_add_done_callback, argv, 2, st->kw_context);
+    }
+    else {
+        r = PyObject_CallMethodOneArg(fut, st->str_add_done_callback, self->on_future_done);
+    }
     if (!r) {
         Py_DECREF(fut);
         return NULL;

@@ -69,6 +69,17 @@ static int aalink_exec(PyObject *module)
     if (!st->get_running_loop)
         return -1;
 
+    PyObject *futures = PyImport_ImportModule("asyncio.futures");
+    if (!futures)
+        return -1;
+    st->future_type = PyObject_GetAttrString(futures, "Future");
+    Py_DECREF(futures);
+    if (!st->future_type)
+        return -1;
+    st->watch_context = PyContext_New();
+    if (!st->watch_context)
+        return -1;
+
     if (intern(&st->str_create_future, "create_future") < 0 ||
         intern(&st->str_add_done_callback, "add_done_callback") < 0 ||
         intern(&st->str_remove_done_callback, "remove_done_callback") < 0 ||
@@ -79,6 +90,9 @@ static int aalink_exec(PyObject *module)
         intern(&st->str_is_running, "is_running") < 0 ||
         intern(&st->str_call_soon_threadsafe, "call_soon_threadsafe") < 0 ||
         intern(&st->str_call_exception_handler, "call_exception_handler") < 0)
+        return -1;
+    st->kw_context = Py_BuildValue("(s)", "context");
+    if (!st->kw_context)
         return -1;
 
     /* atexit runs handlers last-registered first: those a program registers
@@ -103,6 +117,8 @@ static int aalink_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->LoopWaker_type);
     Py_VISIT(st->timedelta);
     Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->future_type);
+    Py_VISIT(st->watch_context);
     return 0;
 }
 
@@ -113,6 +129,9 @@ static int aalink_clear(PyObject *module)
     Py_CLEAR(st->LoopWaker_type);
     Py_CLEAR(st->timedelta);
     Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->future_type);
+    Py_CLEAR(st->watch_context);
+    Py_CLEAR(st->kw_context);
     Py_CLEAR(st->str_create_future);
     Py_CLEAR(st->str_add_done_callback);
     Py_CLEAR(st->str_remove_done_callback);

@@ -11,6 +11,11 @@ typedef struct aalink_state {
     PyTypeObject *LoopWaker_type;
     PyObject *timedelta;        /* datetime.timedelta */
     PyObject *get_running_loop; /* asyncio._get_running_loop: loop or None */
+    PyObject *future_type;      /* asyncio.Future */
+    /* The context our cancellation watch runs in (see queue_future), and
+     * the kwnames tuple ("context",) that passes it. */
+    PyObject *watch_context;
+    PyObject *kw_context;
     /* Interned method names used on hot paths. */
     PyObject *str_create_future;
     PyObject *str_add_done_callback;
