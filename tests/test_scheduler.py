@@ -78,6 +78,34 @@ async def test_force_beat_backward_delays_pending_targets(make_link):
     assert time.monotonic() - t0 > 0.4
 
 
+async def test_a_handed_off_future_whose_beat_moves_away_is_given_back(make_link):
+    """The scheduler hands a future to the loop shortly before its beat, so
+    that the loop's wake-up is over when the beat comes.  If the timeline
+    moves back before the loop takes it, the loop must not resolve it early:
+    it gives it back, and it resolves when the timeline reaches its beat."""
+    link = make_link(600)  # 10 beats a second
+    link.force_beat(0)
+    fut = link.sync(1)  # due at beat 1, 0.1 s away
+    before = link._scheduler_stats()
+    assert before["pending"] == 1
+    # Keep the loop busy past beat 1: meanwhile the scheduler hands the
+    # future over and signals the loop, which cannot take it yet.
+    time.sleep(0.25)
+    handed = link._scheduler_stats()
+    assert handed["pending"] == 0 and handed["batches"] > before["batches"]
+    link.force_beat(-2)  # beat 1 is 3 beats (0.3 s) away again
+    t0 = time.monotonic()
+    await asyncio.sleep(0.05)  # the loop takes the hand-off
+    assert not fut.done()
+    after = link._scheduler_stats()
+    assert after["given_back"] == before["given_back"] + 1
+    assert after["pending"] == 1
+    value = await asyncio.wait_for(fut, 2)
+    assert value == 1.0
+    assert link.beat >= 1 - EPS
+    assert time.monotonic() - t0 > 0.2
+
+
 async def test_due_futures_are_delivered_in_one_batch(make_link):
     link = make_link(300)
     await link.sync(1)

@@ -475,6 +475,7 @@ int link_drain(LinkObject *self)
         if (!settled || !due[i]) {
             /* Not due (the timeline moved) or not checked: back to the
              * scheduler, which keeps our reference. */
+            self->given_back++;
             if (aal_sched_push(self->sched, item->target, item->lead_us, item->ptr) != 0)
                 drop_future(item->ptr, NULL);
             continue;
@@ -1131,12 +1132,14 @@ static PyObject *Link_exit(LinkObject *self, PyObject *Py_UNUSED(args))
 static PyObject *Link_scheduler_stats(LinkObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (!self->sched || self->closed)
-        return Py_BuildValue("{s:i,s:i,s:i}", "pending", 0, "wakeups", 0, "batches", 0);
+        return Py_BuildValue("{s:i,s:i,s:i,s:K}", "pending", 0, "wakeups", 0, "batches", 0,
+                             "given_back", (unsigned long long)self->given_back);
     uint64_t wakeups, batches;
     aal_sched_counters(self->sched, &wakeups, &batches);
-    return Py_BuildValue("{s:n,s:K,s:K}", "pending", (Py_ssize_t)aal_sched_pending(self->sched),
-                         "wakeups", (unsigned long long)wakeups, "batches",
-                         (unsigned long long)batches);
+    return Py_BuildValue("{s:n,s:K,s:K,s:K}", "pending",
+                         (Py_ssize_t)aal_sched_pending(self->sched), "wakeups",
+                         (unsigned long long)wakeups, "batches", (unsigned long long)batches,
+                         "given_back", (unsigned long long)self->given_back);
 }
 
 /* ------------------------------------------------------------------ */

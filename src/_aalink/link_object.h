@@ -32,6 +32,7 @@ struct LinkObject {
     PyObject *on_future_done;
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
+    uint64_t given_back;     /* hand-offs whose beat moved away (for tests) */
     bool closed;
     bool follow; /* Link(None): adopt the session found on enabling */
     LinkObject *next_live; /* the state's list of live Links */
