@@ -424,6 +424,13 @@ typedef struct {
     bool *due;         /* out: the item's beat has been reached */
 } settle_op;
 
+/* Items of a batch come in beat order and mostly share their target: the
+ * timeline maths runs once per run of equal (target, lead). */
+static bool same_due(const aal_item *a, const aal_item *b)
+{
+    return a->target == b->target && a->lead_us == b->lead_us;
+}
+
 static int op_settle(aal_link *link, aal_session *s, double quantum, void *ctx)
 {
     settle_op *op = ctx;
@@ -432,8 +439,10 @@ static int op_settle(aal_link *link, aal_session *s, double quantum, void *ctx)
     int64_t now = aal_link_clock_micros(link);
     int64_t until = now;
     for (size_t i = 0; i < op->n; i++) {
-        int64_t at = aal_session_time_at_beat(s, op->items[i].target, quantum) -
-                     op->items[i].lead_us;
+        const aal_item *it = &op->items[i];
+        if (i > 0 && same_due(it, it - 1))
+            continue;
+        int64_t at = aal_session_time_at_beat(s, it->target, quantum) - it->lead_us;
         if (at > until && at <= now + op->window_us)
             until = at;
     }
@@ -447,6 +456,11 @@ static int op_settle(aal_link *link, aal_session *s, double quantum, void *ctx)
     }
     for (size_t i = 0; i < op->n; i++) {
         const aal_item *it = &op->items[i];
+        if (i > 0 && same_due(it, it - 1)) {
+            op->due[i] = op->due[i - 1];
+            op->late_us[i] = op->late_us[i - 1];
+            continue;
+        }
         op->due[i] = aal_session_beat_at_time(s, now + it->lead_us, quantum) >= it->target;
         op->late_us[i] = now - (aal_session_time_at_beat(s, it->target, quantum) - it->lead_us);
     }

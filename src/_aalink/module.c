@@ -91,7 +91,10 @@ static int aalink_exec(PyObject *module)
         intern(&st->str_call_soon_threadsafe, "call_soon_threadsafe") < 0 ||
         intern(&st->str_call_exception_handler, "call_exception_handler") < 0)
         return -1;
-    st->kw_context = Py_BuildValue("(s)", "context");
+    /* Interned, so that argument parsing matches it by identity. */
+    PyObject *context_name = PyUnicode_InternFromString("context");
+    st->kw_context = context_name ? PyTuple_Pack(1, context_name) : NULL;
+    Py_XDECREF(context_name);
     if (!st->kw_context)
         return -1;
 
