@@ -1159,11 +1159,21 @@ static PyObject *Link_scheduler_stats(LinkObject *self, PyObject *Py_UNUSED(igno
 /* ------------------------------------------------------------------ */
 /* Properties */
 
+static int op_tempo(aal_link *link, aal_session *s, double quantum, void *ctx)
+{
+    (void)quantum;
+    if (aal_link_capture_app_session(link, s) != 0)
+        return -1;
+    *(double *)ctx = aal_session_tempo(s);
+    return 0;
+}
+
 static PyObject *Link_get_beat(LinkObject *self, void *closure)
 {
     (void)closure;
-    aal_snapshot snap;
-    return link_snapshot(self, &snap) < 0 ? NULL : PyFloat_FromDouble(snap.beat);
+    /* Read by coroutines on every beat: only the beat, not a whole snapshot. */
+    beat_ahead now = {0, 0.0};
+    return run_native(self, op_beat_ahead, &now) < 0 ? NULL : PyFloat_FromDouble(now.beat);
 }
 
 static PyObject *Link_get_phase(LinkObject *self, void *closure)
@@ -1176,8 +1186,8 @@ static PyObject *Link_get_phase(LinkObject *self, void *closure)
 static PyObject *Link_get_tempo(LinkObject *self, void *closure)
 {
     (void)closure;
-    aal_snapshot snap;
-    return link_snapshot(self, &snap) < 0 ? NULL : PyFloat_FromDouble(snap.tempo);
+    double bpm;
+    return run_native(self, op_tempo, &bpm) < 0 ? NULL : PyFloat_FromDouble(bpm);
 }
 
 static PyObject *Link_get_playing(LinkObject *self, void *closure)
