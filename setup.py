@@ -89,10 +89,13 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# One OS layer: platform_win32.c on Windows, platform_posix.c elsewhere.
+other_platform = "_posix.c" if sys.platform == "win32" else "_win32.c"
 sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src" / "_aalink").glob("*.c"))
-if sys.platform == "win32":
-    sources = [s for s in sources if not s.endswith("_posix.c")]
+sources = [s for s in sources if not s.endswith(other_platform)]
 sources.append("link_shim/aal_link.cpp")
+# Link's sockets and interface discovery, and the 1 ms timer, on Windows.
+libraries = ["ws2_32", "iphlpapi", "winmm"] if sys.platform == "win32" else []
 
 setup(
     ext_modules=[
@@ -101,6 +104,7 @@ setup(
             sources=sources,
             include_dirs=["link_shim", "src/_aalink"],
             define_macros=platform_macros(),
+            libraries=libraries,
             language="c++",
         )
     ],

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 
+from gctime import GcClock
 from loops import run
 from stats import summarize
 
@@ -26,6 +27,8 @@ async def floor(n, duration):
     pending = []  # futures awaited now; swapped out by each resolve
     lat = []
     state = {"measuring": False, "rounds": 0, "done": False}
+    gc_clock = GcClock()
+    window = {}  # "start"/"end": (perf_counter, (gc seconds, collections))
 
     async def task():
         while not state["done"]:
@@ -42,6 +45,10 @@ async def floor(n, duration):
         elapsed = loop.time() - t_start
         state["measuring"] = WARMUP <= elapsed < WARMUP + duration
         state["done"] = elapsed >= WARMUP + duration
+        if state["measuring"] and "start" not in window:
+            window["start"] = (time.perf_counter(), gc_clock.read())
+        if state["done"] and "end" not in window:
+            window["end"] = (time.perf_counter(), gc_clock.read())
         batch = pending[:]
         del pending[:]
         t0 = time.perf_counter()
@@ -60,7 +67,15 @@ async def floor(n, duration):
     await finished
     await asyncio.wait(tasks, timeout=10.0)
     expected = state["rounds"] * n
+    gc_stats = {}
+    if "start" in window and "end" in window:
+        wall = window["end"][0] - window["start"][0]
+        gc_stats = {
+            "gc_percent": 100.0 * (window["end"][1][0] - window["start"][1][0]) / wall,
+            "gc_collections": window["end"][1][1] - window["start"][1][1],
+        }
     return {
+        **gc_stats,
         "n": n,
         "expected": expected,
         "delivered": len(lat),

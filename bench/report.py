@@ -112,6 +112,8 @@ def rows():
                    lambda r: r.get("drift_ms"), ratio=False))
     out.append(Row("10,000: CPU of the process", "lat10000", lambda r: r.get("cpu_percent"), fmt=fmt_pct,
                    ratio=False))
+    out.append(Row("10,000: time in garbage collection, % of the run", "lat10000",
+                   lambda r: r.get("gc_percent"), fmt=fmt_pct, ratio=False, floor=True))
     out.append(Row("idle: CPU, % of a core", "idle", lambda r: r["cpu_percent"], fmt=lambda x: fmt_pct(x, 3)))
     out.append(Row("idle: thread wake-ups (context switches) per s", "idle", lambda r: r.get("switches_per_s"),
                    fmt=lambda x: "—" if x is None else f"{x:.0f}"))

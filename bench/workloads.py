@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+from gctime import GcClock
 from loops import run
 from stats import summarize
 
@@ -87,6 +88,7 @@ async def lateness(args):
     expected_per_coroutine = round((beat1 - beat0) / STEP)
     lat, at = [], []
     marks = {}
+    gc_clock = GcClock()
 
     async def worker(i):
         while True:
@@ -94,13 +96,13 @@ async def lateness(args):
             now = link.beat
             if b >= beat1:
                 if i == 0:
-                    marks["end"] = (time.perf_counter(), time.process_time())
+                    marks["end"] = (time.perf_counter(), time.process_time(), gc_clock.read())
                 return
             if b >= beat0:
                 lat.append(now - b)
                 at.append(b)
                 if i == 0 and "start" not in marks:
-                    marks["start"] = (time.perf_counter(), time.process_time())
+                    marks["start"] = (time.perf_counter(), time.process_time(), gc_clock.read())
                     reset_native_stats(link)
 
     tasks = [asyncio.ensure_future(worker(i)) for i in range(args.n)]
@@ -134,6 +136,8 @@ async def lateness(args):
     if "start" in marks and "end" in marks:
         wall = marks["end"][0] - marks["start"][0]
         out["cpu_percent"] = 100.0 * (marks["end"][1] - marks["start"][1]) / wall
+        out["gc_percent"] = 100.0 * (marks["end"][2][0] - marks["start"][2][0]) / wall
+        out["gc_collections"] = marks["end"][2][1] - marks["start"][2][1]
     return out
 
 

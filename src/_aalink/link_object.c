@@ -51,9 +51,9 @@ static int run_native(LinkObject *self, native_op op, void *ctx)
     double quantum = self->quantum;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->session_mu);
+    aal_mutex_lock(&self->session_mu);
     rc = self->link ? op(self->link, self->session, quantum, ctx) : -2;
-    pthread_mutex_unlock(&self->session_mu);
+    aal_mutex_unlock(&self->session_mu);
     Py_END_ALLOW_THREADS
     if (rc == -2) {
         PyErr_SetString(PyExc_RuntimeError, "this Link is closed");
@@ -594,7 +594,7 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->state = st;
     self->quantum = 1.0;
     self->follow = follow;
-    if (pthread_mutex_init(&self->session_mu, NULL) != 0) {
+    if (aal_mutex_init(&self->session_mu) != 0) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -639,14 +639,14 @@ void link_close_native(LinkObject *self)
         return;
     }
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->session_mu);
+    aal_mutex_lock(&self->session_mu);
     if (sched) {
         aal_sched_set_wake_fd(sched, -1);
         aal_sched_stop(sched);
     }
     aal_link_destroy(self->link);
     self->link = NULL;
-    pthread_mutex_unlock(&self->session_mu);
+    aal_mutex_unlock(&self->session_mu);
     Py_END_ALLOW_THREADS
     if (self->waker)
         loop_waker_stop_relay(self->waker);
@@ -690,7 +690,7 @@ static void Link_dealloc(LinkObject *self)
     }
     if (self->session) {
         aal_session_destroy(self->session);
-        pthread_mutex_destroy(&self->session_mu);
+        aal_mutex_destroy(&self->session_mu);
     }
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp); /* the hidden reference of Link_new */

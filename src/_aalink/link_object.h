@@ -2,11 +2,11 @@
 #ifndef AAL_LINK_OBJECT_H
 #define AAL_LINK_OBJECT_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
 #include "aal_link.h"
 #include "lateness.h"
+#include "platform.h"
 #include "module_state.h"
 #include "scheduler.h"
 
@@ -20,7 +20,7 @@ struct LinkObject {
     /* Capture buffer for calls from Python threads; session_mu is taken
      * with the GIL released and never held while waiting for it. */
     aal_session *session;
-    pthread_mutex_t session_mu;
+    aal_mutex session_mu;
     double quantum;
     double lead;     /* seconds: default for sync(lead=None) */
     aal_lateness lateness;

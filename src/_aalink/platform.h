@@ -1,21 +1,77 @@
-/* platform.h - the small OS layer the scheduler waits with.
+/* platform.h - the small OS layer the native threads run on.
+ *
+ * Threads, locks and timed waits, clocks, and wake descriptors: POSIX
+ * threads in platform_posix.c (Linux, macOS), Win32 in platform_win32.c.
+ * Nothing else in the extension names an OS primitive.
  *
  * Link's clock (Linux: CLOCK_MONOTONIC_RAW, microseconds) cannot be slept on
- * directly; waits are computed as a delta on Link's clock and slept on
- * CLOCK_MONOTONIC, then the caller re-checks against Link.  Wake descriptors
+ * directly: waits are computed as a delta on Link's clock and slept on a
+ * monotonic clock, then the caller re-checks against Link.  Wake descriptors
  * let a native thread wake an asyncio loop through loop.add_reader. */
 #ifndef AAL_PLATFORM_H
 #define AAL_PLATFORM_H
 
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
-/* A condition variable whose timed waits use the monotonic clock. */
-int aal_cond_init_monotonic(pthread_cond_t *cond);
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+typedef SRWLOCK aal_mutex;
+typedef CONDITION_VARIABLE aal_cond;
+typedef HANDLE aal_thread;
+typedef INIT_ONCE aal_once_flag;
+#define AAL_MUTEX_INIT SRWLOCK_INIT
+#define AAL_ONCE_INIT INIT_ONCE_STATIC_INIT
+#else
+#include <pthread.h>
+typedef pthread_mutex_t aal_mutex;
+typedef pthread_cond_t aal_cond;
+typedef pthread_t aal_thread;
+typedef pthread_once_t aal_once_flag;
+#define AAL_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+#define AAL_ONCE_INIT PTHREAD_ONCE_INIT
+#endif
 
-/* Absolute monotonic deadline `delta_us` microseconds from now. */
-struct timespec aal_deadline_after_us(int64_t delta_us);
+/* Locks and condition variables.  The init functions return 0 or an errno
+ * value; the rest cannot fail in a correct program. */
+int aal_mutex_init(aal_mutex *m);
+void aal_mutex_destroy(aal_mutex *m);
+void aal_mutex_lock(aal_mutex *m);
+void aal_mutex_unlock(aal_mutex *m);
+
+int aal_cond_init(aal_cond *c);
+void aal_cond_destroy(aal_cond *c);
+void aal_cond_signal(aal_cond *c);
+void aal_cond_broadcast(aal_cond *c);
+void aal_cond_wait(aal_cond *c, aal_mutex *m);
+/* Waits (m held) at most `delta_us` on a monotonic clock: false when the
+ * time is up, true when woken (or spuriously: callers re-check). */
+bool aal_cond_wait_us(aal_cond *c, aal_mutex *m, int64_t delta_us);
+
+/* Runs fn once per process, however many threads call this. */
+void aal_once(aal_once_flag *flag, void (*fn)(void));
+
+/* Sleeps the calling thread for about `us` microseconds. */
+void aal_sleep_us(int64_t us);
+
+/* Threads: 0 or an errno value. */
+int aal_thread_start(aal_thread *t, void *(*main)(void *), void *arg);
+void aal_thread_join(aal_thread t);
+
+/* Ask the OS for the finest timer resolution/slack for the calling thread. */
+void aal_thread_tight_timers(void);
+
+/* Give the calling thread a name visible in ps/top/gdb (best effort). */
+void aal_thread_set_name(const char *name);
+
+/* Handlers around fork() (POSIX); nothing where there is no fork. */
+void aal_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+/* This process's id: a thread started by a parent process is not ours. */
+long aal_process_id(void);
 
 /* Link's clock now, in microseconds, read without Link (same clock). */
 int64_t aal_link_clock_now_us(void);
@@ -24,17 +80,16 @@ int64_t aal_link_clock_now_us(void);
  * microseconds. */
 int64_t aal_monotonic_now_us(void);
 
-/* Ask the OS for the finest timer slack for the calling thread. */
-void aal_thread_tight_timers(void);
-
-/* Give the calling thread a name visible in ps/top/gdb (best effort). */
-void aal_thread_set_name(const char *name);
-
 /* Wake descriptor: readable after aal_wakefd_signal until drained.
- * Linux: one eventfd (read_fd == write_fd); elsewhere a non-blocking pipe. */
+ * Linux: one eventfd (read_fd == write_fd); other POSIX systems: a
+ * non-blocking pipe; Windows: a connected pair of loopback sockets (what a
+ * selector loop's add_reader can watch there). */
 int aal_wakefd_open(int *read_fd, int *write_fd);
 void aal_wakefd_signal(int write_fd);
 void aal_wakefd_drain(int read_fd);
 void aal_wakefd_close(int read_fd, int write_fd);
+/* Blocks until `watch_fd` or `stop_fd` is readable: 1 for watch_fd, 0 for
+ * stop_fd, -1 on error. */
+int aal_wakefd_wait(int watch_fd, int stop_fd);
 
 #endif

@@ -1,9 +1,7 @@
 /* scheduler.c - the native beat scheduler thread (see scheduler.h). */
 #include "scheduler.h"
 
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,17 +35,17 @@
 struct aal_sched {
     aal_link *link;
     aal_session *session; /* the thread's own capture buffer */
-    pthread_t thread;
+    aal_thread thread;
     bool thread_started;
     bool forked;
 
     /* Serialises enable/disable between Python and the follow-on-join
      * re-founding, and ramp steps with aal_sched_cancel_ramp; never taken
      * by Link's callbacks. */
-    pthread_mutex_t enable_mu;
+    aal_mutex enable_mu;
 
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cond;
+    aal_mutex mu; /* guards everything below */
+    aal_cond cond;
     bool stop;
     bool dirty; /* re-check the timeline before sleeping */
     double quantum;
@@ -82,22 +80,22 @@ struct aal_sched {
 
 /* ---- registry, so that fork() can lock and mark every scheduler ---- */
 
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static aal_mutex registry_mu = AAL_MUTEX_INIT;
 static aal_sched *registry_head;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static aal_once_flag atfork_once = AAL_ONCE_INIT;
 
 static void atfork_prepare(void)
 {
-    pthread_mutex_lock(&registry_mu);
+    aal_mutex_lock(&registry_mu);
     for (aal_sched *s = registry_head; s; s = s->next_live)
-        pthread_mutex_lock(&s->mu);
+        aal_mutex_lock(&s->mu);
 }
 
 static void atfork_parent(void)
 {
     for (aal_sched *s = registry_head; s; s = s->next_live)
-        pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&registry_mu);
+        aal_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&registry_mu);
 }
 
 static void atfork_child(void)
@@ -106,34 +104,34 @@ static void atfork_child(void)
         s->forked = true;
         s->thread_started = false; /* there is no thread to join here */
         s->wake_fd = -1;           /* the loop of the parent is not ours */
-        pthread_mutex_unlock(&s->mu);
+        aal_mutex_unlock(&s->mu);
     }
-    pthread_mutex_unlock(&registry_mu);
+    aal_mutex_unlock(&registry_mu);
 }
 
 static void install_atfork(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    aal_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 static void registry_add(aal_sched *s)
 {
-    pthread_mutex_lock(&registry_mu);
+    aal_mutex_lock(&registry_mu);
     s->next_live = registry_head;
     registry_head = s;
-    pthread_mutex_unlock(&registry_mu);
+    aal_mutex_unlock(&registry_mu);
 }
 
 static void registry_remove(aal_sched *s)
 {
-    pthread_mutex_lock(&registry_mu);
+    aal_mutex_lock(&registry_mu);
     for (aal_sched **p = &registry_head; *p; p = &(*p)->next_live) {
         if (*p == s) {
             *p = s->next_live;
             break;
         }
     }
-    pthread_mutex_unlock(&registry_mu);
+    aal_mutex_unlock(&registry_mu);
 }
 
 /* ---- helpers that run with s->mu held ---- */
@@ -176,16 +174,16 @@ static void event_append_locked(aal_sched *s, int kind, double value)
 
 static void on_link_event(aal_sched *s, int kind, double value)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->dirty = true; /* the timeline may have moved */
-    pthread_cond_signal(&s->cond);
+    aal_cond_signal(&s->cond);
     if (kind == AAL_EVENT_TEMPO)
         s->last_tempo = value;
     if (s->event_mask & (1u << kind)) {
         event_append_locked(s, kind, value);
         signal_loop_locked(s);
     }
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 }
 
 static void on_peers(uint64_t peers, void *ctx)
@@ -212,21 +210,19 @@ static void wait_until_locked(aal_sched *s, int64_t due_us)
     int64_t now = aal_link_clock_now_us();
     int64_t sleep_us = due_us - now - s->spin_us;
     if (sleep_us > 0) {
-        struct timespec deadline = aal_deadline_after_us(sleep_us);
-        int rc = pthread_cond_timedwait(&s->cond, &s->mu, &deadline);
-        if (rc != ETIMEDOUT)
+        if (aal_cond_wait_us(&s->cond, &s->mu, sleep_us))
             return; /* signalled (or spurious): re-check */
         if (s->stop || s->dirty)
             return;
     }
     /* The last stretch: watch the clock without the lock, so that pushes
      * and Link's callbacks are never held up. */
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     while (aal_link_clock_now_us() < due_us) {
         if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
             break;
     }
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
 }
 
 static int compare_items(const void *a, const void *b)
@@ -320,11 +316,11 @@ static void *sched_main(void *arg)
     aal_thread_tight_timers();
     aal_thread_set_name("aalink-sched");
 
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     while (!s->stop) {
         if (s->n_pending == 0 && !s->ramp_active && !s->follow_active) {
             s->dirty = false;
-            pthread_cond_wait(&s->cond, &s->mu);
+            aal_cond_wait(&s->cond, &s->mu);
             continue;
         }
         s->dirty = false;
@@ -335,7 +331,7 @@ static void *sched_main(void *arg)
                r_end = s->ramp_end_beat, r_last = s->ramp_last_bpm;
         bool follow = s->follow_active;
         int64_t follow_next = s->follow_next, follow_until = s->follow_until;
-        pthread_mutex_unlock(&s->mu);
+        aal_mutex_unlock(&s->mu);
 
         /* Read (and for a ramp, write) the timeline without our lock: Link
          * may block briefly. */
@@ -346,14 +342,14 @@ static void *sched_main(void *arg)
             /* Under enable_mu, and only if the ramp still runs: once
              * aal_sched_cancel_ramp returns (a tempo set from Python), no
              * step already under way can overwrite that tempo. */
-            pthread_mutex_lock(&s->enable_mu);
-            pthread_mutex_lock(&s->mu);
+            aal_mutex_lock(&s->enable_mu);
+            aal_mutex_lock(&s->mu);
             bool still = s->ramp_active && s->ramp_start_beat == r_start;
-            pthread_mutex_unlock(&s->mu);
+            aal_mutex_unlock(&s->mu);
             if (still)
                 ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start,
                                      r_end, r_last);
-            pthread_mutex_unlock(&s->enable_mu);
+            aal_mutex_unlock(&s->enable_mu);
         }
 
         bool follow_done = false;
@@ -366,19 +362,19 @@ static void *sched_main(void *arg)
                  * session we meet is then never younger than ours by Link's
                  * 0.5 s margin, so it keeps its tempo and we adopt it.
                  * Under enable_mu, and only if nobody disabled us since. */
-                pthread_mutex_lock(&s->enable_mu);
-                pthread_mutex_lock(&s->mu);
+                aal_mutex_lock(&s->enable_mu);
+                aal_mutex_lock(&s->mu);
                 bool still = s->follow_active && s->follow_until == follow_until;
-                pthread_mutex_unlock(&s->mu);
+                aal_mutex_unlock(&s->mu);
                 if (still) {
                     aal_link_enable(s->link, false);
                     aal_link_enable(s->link, true);
                 }
-                pthread_mutex_unlock(&s->enable_mu);
+                aal_mutex_unlock(&s->enable_mu);
             }
         }
 
-        pthread_mutex_lock(&s->mu);
+        aal_mutex_lock(&s->mu);
         if (follow && s->follow_active && s->follow_until == follow_until && now >= follow_next) {
             if (follow_done)
                 s->follow_active = false;
@@ -418,7 +414,7 @@ static void *sched_main(void *arg)
             due = now + 1;
         wait_until_locked(s, due + 1);
     }
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -441,7 +437,7 @@ int64_t aal_sched_handoff_us(const aal_sched *s)
 
 aal_sched *aal_sched_create(aal_link *link, double quantum)
 {
-    pthread_once(&atfork_once, install_atfork);
+    aal_once(&atfork_once, install_atfork);
     aal_sched *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -454,14 +450,14 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->session = aal_session_create();
     if (!s->session)
         goto fail_session;
-    if (pthread_mutex_init(&s->enable_mu, NULL) != 0)
+    if (aal_mutex_init(&s->enable_mu) != 0)
         goto fail_enable_mutex;
-    if (pthread_mutex_init(&s->mu, NULL) != 0)
+    if (aal_mutex_init(&s->mu) != 0)
         goto fail_mutex;
-    if (aal_cond_init_monotonic(&s->cond) != 0)
+    if (aal_cond_init(&s->cond) != 0)
         goto fail_cond;
     registry_add(s);
-    if (pthread_create(&s->thread, NULL, sched_main, s) != 0)
+    if (aal_thread_start(&s->thread, sched_main, s) != 0)
         goto fail_thread;
     s->thread_started = true;
     if (aal_link_set_num_peers_callback(link, on_peers, s) != 0 ||
@@ -474,11 +470,11 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
 
 fail_thread:
     registry_remove(s);
-    pthread_cond_destroy(&s->cond);
+    aal_cond_destroy(&s->cond);
 fail_cond:
-    pthread_mutex_destroy(&s->mu);
+    aal_mutex_destroy(&s->mu);
 fail_mutex:
-    pthread_mutex_destroy(&s->enable_mu);
+    aal_mutex_destroy(&s->enable_mu);
 fail_enable_mutex:
     aal_session_destroy(s->session);
 fail_session:
@@ -502,11 +498,11 @@ void aal_sched_stop(aal_sched *s)
         aal_link_set_tempo_callback(s->link, NULL, NULL);
         aal_link_set_start_stop_callback(s->link, NULL, NULL);
     }
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     __atomic_store_n(&s->stop, true, __ATOMIC_RELAXED);
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
+    aal_thread_join(s->thread);
     s->thread_started = false;
 }
 
@@ -531,9 +527,9 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
     free(s->events);
     if (!s->forked) {
         /* In a forked child these may be in any state: leak them. */
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->mu);
-        pthread_mutex_destroy(&s->enable_mu);
+        aal_cond_destroy(&s->cond);
+        aal_mutex_destroy(&s->mu);
+        aal_mutex_destroy(&s->enable_mu);
         aal_session_destroy(s->session);
     }
     free(s);
@@ -541,33 +537,33 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
 
 void aal_sched_set_wake_fd(aal_sched *s, int write_fd)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->wake_fd = write_fd;
     s->wake_signalled = false;
     if (s->ready.len || s->n_events)
         signal_loop_locked(s);
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 }
 
 void aal_sched_set_event_mask(aal_sched *s, unsigned mask)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->event_mask = mask;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 }
 
 void aal_sched_set_quantum(aal_sched *s, double quantum)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->quantum = quantum;
     s->dirty = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
 }
 
 int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     int g = 0;
     while (g < s->n_groups && s->groups[g].lead_us != lead_us)
         g++;
@@ -576,7 +572,7 @@ int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
             compact_groups_locked(s);
         g = s->n_groups;
         if (g == AAL_MAX_LEAD_GROUPS) {
-            pthread_mutex_unlock(&s->mu);
+            aal_mutex_unlock(&s->mu);
             return -2;
         }
         s->groups[g].lead_us = lead_us;
@@ -589,17 +585,17 @@ int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
         s->n_pending++;
         if (heap->items[0].seq == item.seq) {
             s->dirty = true;
-            pthread_cond_signal(&s->cond);
+            aal_cond_signal(&s->cond);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     return rc;
 }
 
 void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
                           double end_beat)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->ramp_active = true;
     s->ramp_from = from_bpm;
     s->ramp_to = to_bpm;
@@ -607,27 +603,27 @@ void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double s
     s->ramp_end_beat = end_beat;
     s->ramp_last_bpm = NAN;
     s->dirty = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
 }
 
 void aal_sched_cancel_ramp(aal_sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->ramp_active = false;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     /* Wait for a ramp step under way (it holds enable_mu while it commits). */
-    pthread_mutex_lock(&s->enable_mu);
-    pthread_mutex_unlock(&s->enable_mu);
+    aal_mutex_lock(&s->enable_mu);
+    aal_mutex_unlock(&s->enable_mu);
 }
 
 int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
 {
-    pthread_mutex_lock(&s->enable_mu);
+    aal_mutex_lock(&s->enable_mu);
     bool was = aal_link_is_enabled(s->link);
     int rc = aal_link_enable(s->link, enable);
     int64_t now = aal_link_clock_micros(s->link);
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     if (!enable)
         s->follow_active = false;
     else if (rc == 0 && !was && follow_window_us > 0) {
@@ -637,9 +633,9 @@ int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
                                                                   : follow_window_us);
     }
     s->dirty = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&s->enable_mu);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->enable_mu);
     return rc;
 }
 
@@ -647,53 +643,52 @@ bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us)
 {
     int64_t deadline = aal_link_clock_now_us() + timeout_us;
     for (;;) {
-        pthread_mutex_lock(&s->mu);
+        aal_mutex_lock(&s->mu);
         bool seen = fabs(s->last_tempo - bpm) < 1e-6;
-        pthread_mutex_unlock(&s->mu);
+        aal_mutex_unlock(&s->mu);
         if (seen)
             return true;
         if (aal_link_clock_now_us() >= deadline)
             return false;
-        struct timespec pause = {0, 50000}; /* 50 us */
-        nanosleep(&pause, NULL);
+        aal_sleep_us(50);
     }
 }
 
 bool aal_sched_following(aal_sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     bool r = s->follow_active;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     return r;
 }
 
 bool aal_sched_ramping(aal_sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     bool r = s->ramp_active;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     return r;
 }
 
 void aal_sched_timeline_changed(aal_sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     s->dirty = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
 }
 
 size_t aal_sched_pending(aal_sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     size_t n = s->n_pending;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     return n;
 }
 
 void aal_sched_take(aal_sched *s, aal_batch *batch)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     batch->ready = s->ready.items;
     batch->n_ready = s->ready.len;
     batch->events = s->events;
@@ -702,7 +697,7 @@ void aal_sched_take(aal_sched *s, aal_batch *batch)
     s->events = NULL;
     s->n_events = s->cap_events = 0;
     s->wake_signalled = false;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 }
 
 void aal_batch_release(aal_batch *batch)
@@ -762,9 +757,9 @@ static void restore_pending_locked(aal_sched *s, aal_heap *items)
 void aal_sched_take_all(aal_sched *s, aal_batch *batch)
 {
     aal_sched_take(s, batch);
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     aal_heap stolen = steal_pending_locked(s);
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
     if (stolen.len) {
         aal_item *all = realloc(batch->ready, (batch->n_ready + stolen.len) * sizeof *all);
         if (all) {
@@ -774,9 +769,9 @@ void aal_sched_take_all(aal_sched *s, aal_batch *batch)
         }
         else {
             /* Cannot grow: hand them back rather than lose them. */
-            pthread_mutex_lock(&s->mu);
+            aal_mutex_lock(&s->mu);
             restore_pending_locked(s, &stolen);
-            pthread_mutex_unlock(&s->mu);
+            aal_mutex_unlock(&s->mu);
         }
     }
     aal_heap_free(&stolen);
@@ -785,9 +780,9 @@ void aal_sched_take_all(aal_sched *s, aal_batch *batch)
 void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
                       void (*drop)(void *ptr, void *ctx), void *ctx)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     aal_heap stolen = steal_pending_locked(s);
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 
     size_t kept = 0;
     for (size_t i = 0; i < stolen.len; i++) {
@@ -798,19 +793,19 @@ void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
     }
     stolen.len = kept;
 
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     /* Items pushed meanwhile are in the groups already: add the kept ones. */
     restore_pending_locked(s, &stolen);
     s->dirty = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    aal_cond_signal(&s->cond);
+    aal_mutex_unlock(&s->mu);
     aal_heap_free(&stolen);
 }
 
 void aal_sched_counters(aal_sched *s, uint64_t *wakeups, uint64_t *batches)
 {
-    pthread_mutex_lock(&s->mu);
+    aal_mutex_lock(&s->mu);
     *wakeups = s->wakeups;
     *batches = s->batches;
-    pthread_mutex_unlock(&s->mu);
+    aal_mutex_unlock(&s->mu);
 }

@@ -1,23 +1,20 @@
-/* loop_relay_posix.c - the call_soon_threadsafe relay thread (POSIX). */
+/* loop_relay.c - the call_soon_threadsafe relay thread. */
 #include "loop_relay.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "platform.h"
 
 struct aal_relay {
-    pthread_t thread;
+    aal_thread thread;
     int watch_fd;
     int stop_r, stop_w;
     PyObject *loop;     /* touched only with the GIL */
     PyObject *callback; /* touched only with the GIL */
     PyObject *method;   /* "call_soon_threadsafe" */
-    pid_t pid;          /* the process whose thread this is */
+    long pid;           /* the process whose thread this is */
 };
 
 static int interpreter_finalizing(void)
@@ -33,15 +30,7 @@ static void *relay_main(void *arg)
 {
     aal_relay *r = arg;
     aal_thread_set_name("aalink-relay");
-    for (;;) {
-        struct pollfd fds[2] = {{r->watch_fd, POLLIN, 0}, {r->stop_r, POLLIN, 0}};
-        int n = poll(fds, 2, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || fds[1].revents)
-            break;
-        if (!(fds[0].revents & POLLIN))
-            continue;
+    while (aal_wakefd_wait(r->watch_fd, r->stop_r) == 1) {
         aal_wakefd_drain(r->watch_fd);
         /* Never take the GIL once finalization has begun: it would hang or
          * kill this thread. */
@@ -66,7 +55,7 @@ aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback)
         return NULL;
     }
     r->watch_fd = watch_fd;
-    r->pid = getpid();
+    r->pid = aal_process_id();
     if (aal_wakefd_open(&r->stop_r, &r->stop_w) != 0) {
         free(r);
         PyErr_SetFromErrno(PyExc_OSError);
@@ -80,7 +69,7 @@ aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback)
     }
     r->loop = Py_NewRef(loop);
     r->callback = Py_NewRef(callback);
-    int rc = pthread_create(&r->thread, NULL, relay_main, r);
+    int rc = aal_thread_start(&r->thread, relay_main, r);
     if (rc != 0) {
         errno = rc;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -98,14 +87,14 @@ void aal_relay_stop(aal_relay *r)
 {
     if (!r)
         return;
-    if (r->pid != getpid()) {
+    if (r->pid != aal_process_id()) {
         /* A forked child: the thread is the parent's.  Leak, don't join. */
         return;
     }
     aal_wakefd_signal(r->stop_w);
     /* The relay may be waiting for the GIL: let it have it while we join. */
     Py_BEGIN_ALLOW_THREADS
-    pthread_join(r->thread, NULL);
+    aal_thread_join(r->thread);
     Py_END_ALLOW_THREADS
     aal_wakefd_close(r->stop_r, r->stop_w);
     Py_DECREF(r->loop);
