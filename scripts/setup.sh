@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything aalink needs, idempotently, and quickly when it is there:
 #   1. Debian/Ubuntu packages (Ableton Link and asio headers, a C/C++ compiler,
-#      iproute2 for private network namespaces, and with --test LinkHut + JACK),
+#      iproute2 for private network namespaces, and with --test LinkHut + JACK
+#      and MinGW-w64 for the Windows compile checks),
 #   2. a virtual environment in .venv with the Python dependencies,
 #   3. the extension, rebuilt only when its sources changed.
 # Usage: scripts/setup.sh [--test]
@@ -18,7 +19,7 @@ say() { printf 'aalink setup: %s\n' "$*" >&2; }
 
 # ---- 1. system packages ----
 packages=(ableton-link-dev libasio-dev g++ iproute2 python3-venv)
-[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2)
+[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${packages[@]}"; do
