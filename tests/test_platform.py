@@ -1,5 +1,6 @@
 """Issue 4, portability: the native threads run on a small OS layer
-(src/_aalink/platform.h), and the Windows side of it compiles.
+(src/_aalink/platform.h; with the few compiler intrinsics they need), and
+the Windows side of it compiles.
 
 The Windows checks cross-compile with MinGW-w64 (syntax and types only: no
 Windows to run on here): platform_win32.c with every C file that does not
@@ -25,6 +26,7 @@ MINGW_INCLUDE = Path("/usr/x86_64-w64-mingw32/include")
 OS_PRIMITIVE = re.compile(
     r"\bpthread_\w+|#include <(pthread|windows|winsock2|poll|unistd|sys/eventfd)\.h>"
     r"|\b(CreateThread|_beginthreadex|SleepConditionVariableSRW|nanosleep|clock_gettime|eventfd|poll)\s*\("
+    r"|\b__(atomic|sync)_\w+|\b__builtin_\w+"  # GCC/Clang only: MSVC has neither
 )
 
 

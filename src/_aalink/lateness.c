@@ -3,11 +3,13 @@
 
 #include <string.h>
 
+#include "platform.h"
+
 static int bucket_of(uint64_t v)
 {
     if (v < 16)
         return (int)v;
-    int e = 63 - __builtin_clzll(v); /* 2^e <= v, e >= 4 */
+    int e = aal_highest_bit(v); /* 2^e <= v, e >= 4 */
     int sub = (int)((v >> (e - 3)) & 7);
     int b = 16 + (e - 4) * 8 + sub;
     return b < AAL_LATENESS_BUCKETS ? b : AAL_LATENESS_BUCKETS - 1;

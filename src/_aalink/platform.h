@@ -35,6 +35,41 @@ typedef pthread_once_t aal_once_flag;
 #define AAL_ONCE_INIT PTHREAD_ONCE_INIT
 #endif
 
+#ifdef _MSC_VER
+#include <intrin.h>
+#endif
+
+/* A flag another thread polls while it spins (relaxed atomic access). */
+static inline bool aal_flag_load(const bool *flag)
+{
+#ifdef _MSC_VER
+    return *(const volatile bool *)flag; /* byte access is atomic */
+#else
+    return __atomic_load_n(flag, __ATOMIC_RELAXED);
+#endif
+}
+
+static inline void aal_flag_store(bool *flag, bool value)
+{
+#ifdef _MSC_VER
+    *(volatile bool *)flag = value;
+#else
+    __atomic_store_n(flag, value, __ATOMIC_RELAXED);
+#endif
+}
+
+/* Index of the highest set bit of v (v > 0). */
+static inline int aal_highest_bit(uint64_t v)
+{
+#ifdef _MSC_VER
+    unsigned long index;
+    _BitScanReverse64(&index, v);
+    return (int)index;
+#else
+    return 63 - __builtin_clzll(v);
+#endif
+}
+
 /* Locks and condition variables.  The init functions return 0 or an errno
  * value; the rest cannot fail in a correct program. */
 int aal_mutex_init(aal_mutex *m);

@@ -219,7 +219,7 @@ static void wait_until_locked(aal_sched *s, int64_t due_us)
      * and Link's callbacks are never held up. */
     aal_mutex_unlock(&s->mu);
     while (aal_link_clock_now_us() < due_us) {
-        if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+        if (aal_flag_load(&s->stop))
             break;
     }
     aal_mutex_lock(&s->mu);
@@ -499,7 +499,7 @@ void aal_sched_stop(aal_sched *s)
         aal_link_set_start_stop_callback(s->link, NULL, NULL);
     }
     aal_mutex_lock(&s->mu);
-    __atomic_store_n(&s->stop, true, __ATOMIC_RELAXED);
+    aal_flag_store(&s->stop, true);
     aal_cond_signal(&s->cond);
     aal_mutex_unlock(&s->mu);
     aal_thread_join(s->thread);
