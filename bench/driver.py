@@ -101,6 +101,8 @@ def main():
     ap.add_argument("--rounds", type=int, help="A/B rounds on asyncio (full: 3, quick: 1)")
     ap.add_argument("--uvloop-rounds", type=int, help="A/B rounds on uvloop (full: 2, quick: 1; 0: none)")
     ap.add_argument("--no-uvloop", action="store_true", help="same as --uvloop-rounds 0")
+    ap.add_argument("--relay-rounds", type=int,
+                    help="rounds of the port on a loop without add_reader (full: 2, quick: 1; 0: none)")
     ap.add_argument("--duration", type=float, help="measured seconds per lateness run (full 5, quick 2)")
     ap.add_argument("--idle-duration", type=float, help="measured seconds of the idle run (full 5, quick 2)")
     ap.add_argument("--busy-duration", type=float, help="seconds of the busy loop (full 10, quick 4)")
@@ -115,6 +117,8 @@ def main():
         cfg.uvloop_rounds = 1 if quick else 2
     if cfg.no_uvloop:
         cfg.uvloop_rounds = 0
+    if cfg.relay_rounds is None:
+        cfg.relay_rounds = 1 if quick else 2
     cfg.duration = cfg.duration or (2.0 if quick else 5.0)
     cfg.idle_duration = cfg.idle_duration or (2.0 if quick else 5.0)
     cfg.busy_duration = cfg.busy_duration or (4.0 if quick else 10.0)
@@ -129,7 +133,10 @@ def main():
     loops_of = {}
     for name, py in impls.items():
         loops_of[name] = ["asyncio"] + (["uvloop"] if cfg.uvloop_rounds and has_module(py, "uvloop") else [])
-    floor_loops = loops_of["port"]
+    floor_loops = list(loops_of["port"])
+    if cfg.relay_rounds:
+        # The port's other delivery path (Windows' proactor loop takes it).
+        loops_of["port"].append("relay")
     described = ", ".join("%s (%s)" % (k, "+".join(v)) for k, v in loops_of.items())
     log(f"bench: implementations {described}; "
         f"{cfg.rounds} round(s) on asyncio, {cfg.uvloop_rounds if 'uvloop' in floor_loops else 0} on uvloop")
@@ -141,6 +148,7 @@ def main():
         "mode": "quick" if quick else "full",
         "rounds": cfg.rounds,
         "uvloop_rounds": cfg.uvloop_rounds,
+        "relay_rounds": cfg.relay_rounds,
         "durations_s": {"lateness": cfg.duration, "idle": cfg.idle_duration, "busy": cfg.busy_duration},
         "bpm": 240,
         "step_beats": 0.25,
@@ -165,7 +173,8 @@ def main():
         log(f"  [{time.perf_counter() - t_start:5.0f} s] round {rnd + 1} {impl:9s} {loop:7s} {load:9s} {brief(rec)}")
 
     for rnd in range(cfg.rounds):
-        loops = ["asyncio"] + (["uvloop"] if rnd < cfg.uvloop_rounds else [])
+        loops = (["asyncio"] + (["uvloop"] if rnd < cfg.uvloop_rounds else [])
+                 + (["relay"] if rnd < cfg.relay_rounds else []))
         if not cfg.no_floor:
             for loop in loops:
                 if loop not in floor_loops:

@@ -21,6 +21,7 @@ COLUMNS = [  # (key, header)
     (("port", "asyncio"), "port"),
     ("ratio", "0.2.3 / port"),
     (("port", "uvloop"), "port, uvloop"),
+    (("port", "relay"), "port, relay"),
     (("published", "uvloop"), "0.2.3, uvloop"),
     (("floor", "asyncio"), "asyncio floor"),
     (("floor", "uvloop"), "floor, uvloop"),
@@ -164,7 +165,10 @@ def caption(meta, runs):
     impls = meta["implementations"]
     parts = [
         f"{meta['mode']} run of {meta['started']}, {meta['rounds']} round(s) on asyncio"
-        f" and {meta['uvloop_rounds']} on uvloop, alternating A/B in one private network namespace;",
+        f", {meta['uvloop_rounds']} on uvloop"
+        + (f" and {meta['relay_rounds']} of the port on a loop without add_reader (relay)"
+           if meta.get("relay_rounds") else "")
+        + ", alternating A/B in one private network namespace;",
         f"240 bpm, coroutines looping `await link.sync(1/4)`; lateness = `link.beat` after resuming − target;",
         f"{meta['durations_s']['lateness']:g} s per lateness run, {meta['durations_s']['idle']:g} s idle,"
         f" {meta['durations_s']['busy']:g} s busy loop; port at commit {meta['git_commit']}"

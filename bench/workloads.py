@@ -5,7 +5,7 @@ driver runs this file with .venv/bin/python (the port) or with
 .venv-published/bin/python (aalink 0.2.3 from PyPI).  Only the API both
 share is used: `Link(bpm)` inside a running loop, `enabled`, `beat`, `sync`.
 
-    python bench/workloads.py lateness --n 1000 --duration 6 [--loop uvloop]
+    python bench/workloads.py lateness --n 1000 --duration 6 [--loop uvloop|relay]
     python bench/workloads.py idle --duration 6
     python bench/workloads.py busy --duration 10
 
@@ -22,7 +22,7 @@ import sys
 import time
 
 from gctime import GcClock
-from loops import run
+from loops import LOOP_NAMES, run
 from stats import summarize
 
 BPM = 240.0
@@ -229,7 +229,7 @@ def main():
     ap.add_argument("workload", choices=["lateness", "idle", "busy"])
     ap.add_argument("--n", type=int, default=1, help="coroutines (lateness)")
     ap.add_argument("--duration", type=float, default=6.0, help="measured seconds")
-    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--loop", choices=LOOP_NAMES, default="asyncio")
     args = ap.parse_args()
     if not os.environ.get("AALINK_PRIVATE_NETNS"):
         sys.exit("workloads.py enables Link: run it inside scripts/in-private-netns")

@@ -56,7 +56,7 @@ def test_hello_bangs_on_every_beat():
         lines = [p.stdout.readline().strip() for _ in range(3)]
     finally:
         p.terminate()
-        p.wait(10)
+        p.communicate(timeout=10)  # waits, and closes the pipes
     assert lines == ["bang!"] * 3
 
 

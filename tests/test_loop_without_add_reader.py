@@ -69,7 +69,8 @@ def test_relay_threads_stop_with_the_link():
 
     run(main)
     import os
-    names = [open(f"/proc/self/task/{t}/comm").read().strip()
+    from pathlib import Path
+    names = [Path(f"/proc/self/task/{t}/comm").read_text().strip()
              for t in os.listdir("/proc/self/task")]
     assert "aalink-relay" not in names
     assert threading.active_count() == before

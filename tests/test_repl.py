@@ -26,7 +26,8 @@ class Repl:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines = queue.Queue()
         self.transcript = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -62,6 +63,12 @@ class Repl:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.pump.join(5)  # it reads stdout until the end
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass  # a broken pipe to a killed REPL
 
 
 def test_await_sync_at_the_prompt_and_background_tasks_keep_time():
