@@ -39,6 +39,7 @@ struct aal_relay {
     bool gil_wanted;  /* the GIL thread should post once more */
     int pending_refs; /* pending calls queued and not run yet */
     bool stopped;     /* stop the GIL thread; queued pending calls do nothing */
+    bool abandoned;   /* aal_relay_stop is done: the last pending call frees */
 };
 
 static int interpreter_finalizing(void)
@@ -78,7 +79,7 @@ static int pending_post(void *arg)
     aal_mutex_lock(&r->mu);
     r->pending_refs--;
     bool stopped = r->stopped;
-    bool last = stopped && r->pending_refs == 0;
+    bool last = r->abandoned && r->pending_refs == 0;
     aal_mutex_unlock(&r->mu);
     if (last)
         relay_free(r); /* aal_relay_stop left the struct to us */
@@ -246,6 +247,7 @@ void aal_relay_stop(aal_relay *r)
      * that never runs leaves it behind: a few bytes, at exit). */
     aal_mutex_lock(&r->mu);
     bool queued = r->pending_refs > 0;
+    r->abandoned = queued;
     aal_mutex_unlock(&r->mu);
     if (!queued)
         relay_free(r);
