@@ -92,6 +92,7 @@ typedef struct {
     bool flag;    /* playing */
     int64_t time_us;
     double tempo_before; /* out: the tempo before this edit */
+    bool playing_before; /* out: the start/stop state before this edit */
 } edit;
 
 static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
@@ -100,6 +101,7 @@ static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
     if (aal_link_capture_app_session(link, s) != 0)
         return -1;
     e->tempo_before = aal_session_tempo(s);
+    e->playing_before = aal_session_is_playing(s);
     int64_t now = aal_link_clock_micros(link);
     int rc;
     switch (e->kind) {
@@ -135,6 +137,15 @@ static int link_edit(LinkObject *self, edit *e)
     /* Pending futures are targeted in beats: let the scheduler re-time
      * them against the new timeline. */
     aal_sched_timeline_changed(self->sched);
+    bool sets_playing = e->kind == EDIT_PLAYING || e->kind == EDIT_PLAY_AND_REQUEST_BEAT;
+    if (sets_playing && e->flag != e->playing_before) {
+        /* Return once Link has applied it: a start/stop commit issued
+         * while Link's thread still applies the one before can be lost
+         * (playing = False; playing = True read back False). */
+        Py_BEGIN_ALLOW_THREADS
+        aal_sched_wait_playing(self->sched, e->flag, 50000);
+        Py_END_ALLOW_THREADS
+    }
     return 0;
 }
 

@@ -69,6 +69,7 @@ struct aal_sched {
     size_t n_events, cap_events;
     unsigned event_mask;
     double last_tempo; /* the latest tempo Link reported through its callback */
+    int last_playing;  /* the latest start/stop state it reported, -1: none yet */
     int wake_fd;
     bool wake_signalled; /* a wake is outstanding: don't write again */
     uint64_t wakeups, batches;
@@ -179,6 +180,8 @@ static void on_link_event(aal_sched *s, int kind, double value)
     aal_cond_signal(&s->cond);
     if (kind == AAL_EVENT_TEMPO)
         s->last_tempo = value;
+    if (kind == AAL_EVENT_START_STOP)
+        s->last_playing = value != 0.0;
     if (s->event_mask & (1u << kind)) {
         event_append_locked(s, kind, value);
         signal_loop_locked(s);
@@ -445,6 +448,7 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->quantum = quantum;
     s->wake_fd = -1;
     s->last_tempo = NAN;
+    s->last_playing = -1;
     s->spin_us = env_micros("AALINK_SPIN_US", AAL_SPIN_US);
     s->handoff_us = env_micros("AALINK_HANDOFF_US", AAL_HANDOFF_US);
     s->session = aal_session_create();
@@ -639,19 +643,41 @@ int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
     return rc;
 }
 
-bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us)
+/* Polls (50 us apart) until seen(s, value) holds under s->mu, or time-out. */
+static bool wait_reported(aal_sched *s, bool (*seen)(const aal_sched *, double), double value,
+                          int64_t timeout_us)
 {
     int64_t deadline = aal_link_clock_now_us() + timeout_us;
     for (;;) {
         aal_mutex_lock(&s->mu);
-        bool seen = fabs(s->last_tempo - bpm) < 1e-6;
+        bool ok = seen(s, value);
         aal_mutex_unlock(&s->mu);
-        if (seen)
+        if (ok)
             return true;
         if (aal_link_clock_now_us() >= deadline)
             return false;
         aal_sleep_us(50);
     }
+}
+
+static bool tempo_seen(const aal_sched *s, double bpm)
+{
+    return fabs(s->last_tempo - bpm) < 1e-6;
+}
+
+static bool playing_seen(const aal_sched *s, double playing)
+{
+    return s->last_playing == (playing != 0.0);
+}
+
+bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us)
+{
+    return wait_reported(s, tempo_seen, bpm, timeout_us);
+}
+
+bool aal_sched_wait_playing(aal_sched *s, bool playing, int64_t timeout_us)
+{
+    return wait_reported(s, playing_seen, playing ? 1.0 : 0.0, timeout_us);
 }
 
 bool aal_sched_following(aal_sched *s)

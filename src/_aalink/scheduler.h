@@ -95,6 +95,9 @@ bool aal_sched_following(aal_sched *s);
  * commit queued behind it could read back the first for a moment.  False
  * on time-out (a peer changed the tempo meanwhile, say). */
 bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us);
+/* The same for a start/stop commit, through Link's start/stop callback: a
+ * commit issued while Link still applies the one before it can be lost. */
+bool aal_sched_wait_playing(aal_sched *s, bool playing, int64_t timeout_us);
 /* The timeline changed (tempo, re-mapping, quantum): re-check now. */
 void aal_sched_timeline_changed(aal_sched *s);
 size_t aal_sched_pending(aal_sched *s);
