@@ -40,6 +40,17 @@ static int intern(PyObject **slot, const char *name)
     return *slot ? 0 : -1;
 }
 
+/* *slot = module_name.attr (a new reference). */
+static int import_attr(PyObject **slot, const char *module_name, const char *attr)
+{
+    PyObject *mod = PyImport_ImportModule(module_name);
+    if (!mod)
+        return -1;
+    *slot = PyObject_GetAttrString(mod, attr);
+    Py_DECREF(mod);
+    return *slot ? 0 : -1;
+}
+
 static int aalink_exec(PyObject *module)
 {
     aalink_state *st = get_state(module);
@@ -53,28 +64,9 @@ static int aalink_exec(PyObject *module)
     if (PyModule_AddObjectRef(module, "Link", (PyObject *)st->Link_type) < 0)
         return -1;
 
-    PyObject *datetime = PyImport_ImportModule("datetime");
-    if (!datetime)
-        return -1;
-    st->timedelta = PyObject_GetAttrString(datetime, "timedelta");
-    Py_DECREF(datetime);
-    if (!st->timedelta)
-        return -1;
-
-    PyObject *events = PyImport_ImportModule("asyncio.events");
-    if (!events)
-        return -1;
-    st->get_running_loop = PyObject_GetAttrString(events, "_get_running_loop");
-    Py_DECREF(events);
-    if (!st->get_running_loop)
-        return -1;
-
-    PyObject *futures = PyImport_ImportModule("asyncio.futures");
-    if (!futures)
-        return -1;
-    st->future_type = PyObject_GetAttrString(futures, "Future");
-    Py_DECREF(futures);
-    if (!st->future_type)
+    if (import_attr(&st->timedelta, "datetime", "timedelta") < 0 ||
+        import_attr(&st->get_running_loop, "asyncio.events", "_get_running_loop") < 0 ||
+        import_attr(&st->future_type, "asyncio.futures", "Future") < 0)
         return -1;
     st->watch_context = PyContext_New();
     if (!st->watch_context)
