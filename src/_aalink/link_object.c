@@ -137,11 +137,17 @@ static int link_edit(LinkObject *self, edit *e)
     /* Pending futures are targeted in beats: let the scheduler re-time
      * them against the new timeline. */
     aal_sched_timeline_changed(self->sched);
+    /* Return once Link has applied a change it reports (tempo, start/stop),
+     * so that a read, or a second commit right behind this one, sees it: a
+     * commit issued while Link's thread still applies the one before can
+     * read back the first (tempo) or be lost (start/stop). */
     bool sets_playing = e->kind == EDIT_PLAYING || e->kind == EDIT_PLAY_AND_REQUEST_BEAT;
-    if (sets_playing && e->flag != e->playing_before) {
-        /* Return once Link has applied it: a start/stop commit issued
-         * while Link's thread still applies the one before can be lost
-         * (playing = False; playing = True read back False). */
+    if (e->kind == EDIT_TEMPO && fabs(e->tempo_before - e->value) >= 1e-6) {
+        Py_BEGIN_ALLOW_THREADS
+        aal_sched_wait_tempo(self->sched, e->value, 50000);
+        Py_END_ALLOW_THREADS
+    }
+    else if (sets_playing && e->flag != e->playing_before) {
         Py_BEGIN_ALLOW_THREADS
         aal_sched_wait_playing(self->sched, e->flag, 50000);
         Py_END_ALLOW_THREADS
@@ -1156,13 +1162,13 @@ static PyObject *Link_exit(LinkObject *self, PyObject *Py_UNUSED(args))
 
 static PyObject *Link_scheduler_stats(LinkObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (!self->sched || self->closed)
-        return Py_BuildValue("{s:i,s:i,s:i,s:K}", "pending", 0, "wakeups", 0, "batches", 0,
-                             "given_back", (unsigned long long)self->given_back);
-    uint64_t wakeups, batches;
-    aal_sched_counters(self->sched, &wakeups, &batches);
-    return Py_BuildValue("{s:n,s:K,s:K,s:K}", "pending",
-                         (Py_ssize_t)aal_sched_pending(self->sched), "wakeups",
+    uint64_t wakeups = 0, batches = 0;
+    size_t pending = 0;
+    if (self->sched && !self->closed) {
+        aal_sched_counters(self->sched, &wakeups, &batches);
+        pending = aal_sched_pending(self->sched);
+    }
+    return Py_BuildValue("{s:n,s:K,s:K,s:K}", "pending", (Py_ssize_t)pending, "wakeups",
                          (unsigned long long)wakeups, "batches", (unsigned long long)batches,
                          "given_back", (unsigned long long)self->given_back);
 }
@@ -1353,16 +1359,7 @@ static int Link_set_tempo(LinkObject *self, PyObject *value, void *closure)
     Py_BEGIN_ALLOW_THREADS
     aal_sched_cancel_ramp(self->sched);
     Py_END_ALLOW_THREADS
-    if (link_edit(self, &e) < 0)
-        return -1;
-    if (fabs(e.tempo_before - e.value) >= 1e-6) {
-        /* Return once Link has applied it, so that a read, or a second
-         * commit right behind this one, sees this tempo (see scheduler.h). */
-        Py_BEGIN_ALLOW_THREADS
-        aal_sched_wait_tempo(self->sched, e.value, 50000);
-        Py_END_ALLOW_THREADS
-    }
-    return 0;
+    return link_edit(self, &e);
 }
 
 static int Link_set_playing(LinkObject *self, PyObject *value, void *closure)
