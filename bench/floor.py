@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from gctime import GcClock
+from gctime import GcClock, gc_share
 from loops import run
 from stats import summarize
 
@@ -70,10 +70,7 @@ async def floor(n, duration):
     gc_stats = {}
     if "start" in window and "end" in window:
         wall = window["end"][0] - window["start"][0]
-        gc_stats = {
-            "gc_percent": 100.0 * (window["end"][1][0] - window["start"][1][0]) / wall,
-            "gc_collections": window["end"][1][1] - window["start"][1][1],
-        }
+        gc_stats = gc_share(window["start"][1], window["end"][1], wall)
     return {
         **gc_stats,
         "n": n,

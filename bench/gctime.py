@@ -25,3 +25,11 @@ class GcClock:
 
     def read(self):
         return self.seconds, self.collections
+
+
+def gc_share(start, end, wall):
+    """The collector's share of a window, from two read()s `wall` seconds apart."""
+    return {
+        "gc_percent": 100.0 * (end[0] - start[0]) / wall,
+        "gc_collections": end[1] - start[1],
+    }

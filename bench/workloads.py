@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from gctime import GcClock
+from gctime import GcClock, gc_share
 from loops import LOOP_NAMES, run
 from stats import summarize
 
@@ -136,8 +136,7 @@ async def lateness(args):
     if "start" in marks and "end" in marks:
         wall = marks["end"][0] - marks["start"][0]
         out["cpu_percent"] = 100.0 * (marks["end"][1] - marks["start"][1]) / wall
-        out["gc_percent"] = 100.0 * (marks["end"][2][0] - marks["start"][2][0]) / wall
-        out["gc_collections"] = marks["end"][2][1] - marks["start"][2][1]
+        out.update(gc_share(marks["start"][2], marks["end"][2], wall))
     return out
 
 
