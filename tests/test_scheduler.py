@@ -30,15 +30,16 @@ async def test_many_pending_resolve_in_beat_order_on_their_grids(make_link):
         offset = rng.choice([0, 0.125, -0.3, 0.5])
         before = link.beat
         fut = link.sync(step, offset=offset)
+        after = link.beat  # the call's own beat lies between the two reads
         fut.add_done_callback(lambda f: resolved.append((f.result(), link.beat)))
-        futures.append((fut, step, offset, before))
+        futures.append((fut, step, offset, before, after))
     await asyncio.wait_for(asyncio.gather(*(f for f, *_ in futures)), 10)
     values = [v for v, _ in resolved]
     assert values == sorted(values)
-    for fut, step, offset, before in futures:
+    for fut, step, offset, before, after in futures:
         v = fut.result()
         assert is_grid_point(v, step, offset)
-        assert before < v <= before + step + EPS
+        assert before < v <= after + step + EPS, (before, after, v)
     assert all(beat >= v - EPS for v, beat in resolved)
 
 

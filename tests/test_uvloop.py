@@ -48,13 +48,14 @@ def is_grid_point(value, step, offset=0.0, origin=0.0):
 async def checked_sync(link, step, offset=0.0, origin=0.0):
     before = link.beat
     fut = link.sync(step, offset=offset, origin=origin)
+    called = link.beat  # the call's own beat lies between the two reads
     assert isinstance(fut, asyncio.Future)
     assert fut.get_loop() is asyncio.get_running_loop()
     value = await asyncio.wait_for(fut, TIMEOUT)
     after = link.beat
     assert type(value) is float
     assert is_grid_point(value, float(step), float(offset), float(origin)), value
-    assert before < value <= before + float(step) + EPS
+    assert before < value <= called + float(step) + EPS, (before, called, value)
     assert after >= value - EPS, ("early", value, after)
     assert (after - value) * 60.0 / link.tempo < LATE, ("late", value, after)
     return value
