@@ -154,7 +154,9 @@ async def test_partial_cancellation_keeps_the_rest(make_link):
 async def test_huge_negative_offset_is_constant_time(make_link):
     link = make_link(120)
     t0 = time.perf_counter()
-    fut = link.sync(0.5, offset=-1e6)
+    # 2e11 grid steps away from the timeline: a loop that steps by `beat`
+    # would not return for minutes (at -1e6 it would still pass in ms).
+    fut = link.sync(0.5, offset=-1e11)
     assert time.perf_counter() - t0 < 0.05
     value = await asyncio.wait_for(fut, 2)
     assert is_grid_point(value, 0.5)
