@@ -21,13 +21,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BPM = "600"
 
 
-def example_env():
-    return dict(os.environ, AALINK_EXAMPLE_BPM=BPM, PYTHONUNBUFFERED="1")
+def example_env(bpm=BPM):
+    return dict(os.environ, AALINK_EXAMPLE_BPM=bpm, PYTHONUNBUFFERED="1")
 
 
-def run_example(name, *args, timeout=30):
+def run_example(name, *args, timeout=30, bpm=BPM):
     r = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)],
-                       capture_output=True, text=True, timeout=timeout, env=example_env())
+                       capture_output=True, text=True, timeout=timeout, env=example_env(bpm))
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Fatal" not in r.stderr, r.stderr
     return [line.split() for line in r.stdout.splitlines()]
@@ -96,7 +96,8 @@ def test_sequences_run_in_series_then_concurrently():
 
 
 def test_concurrency_runs_two_intervals_together():
-    lines = run_example("concurrency.py", 3)
+    # 240 bpm: each voice has 83 ms between triplets to print and sync again
+    lines = run_example("concurrency.py", 3, bpm="240")
     beats = [float(v) for name, v in lines if name == "beat"]
     triplets = [float(v) for name, v in lines if name == "triplet"]
     assert len(beats) == 3
