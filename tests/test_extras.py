@@ -95,9 +95,10 @@ def test_clock_offset_maps_link_time_to_monotonic(make_link):
     link = make_link(120)
     offset = link.clock_offset
     for _ in range(5):
-        mono = time.monotonic()
+        m0 = time.monotonic()
         mapped = link.time.total_seconds() + offset
-        assert mapped == pytest.approx(mono, abs=0.002)
+        m1 = time.monotonic()
+        assert m0 - 0.001 <= mapped <= m1 + 0.001
 
 
 async def test_clock_offset_gives_the_loop_time_of_a_beat(make_link):
@@ -142,12 +143,12 @@ async def test_every_delivers_missed_points_in_order_when_late(make_link):
 
 
 async def test_every_skip_late_skips_missed_points(make_link):
-    link = make_link(600)
+    link = make_link(240)  # 62 ms a point: room to resume and ask for the next
     got = []
     async for b in link.every(0.25, skip_late=True):
         got.append(b)
         if len(got) == 1:
-            time.sleep(0.35)
+            time.sleep(0.85)
         if len(got) == 3:
             break
     assert got[1] - got[0] >= 3.0  # the 14 missed points were skipped

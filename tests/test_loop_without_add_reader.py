@@ -22,7 +22,7 @@ def run(coro_fn):
 
 def test_sync_resolves_on_a_loop_without_add_reader():
     async def main(loop):
-        link = Link(480, loop)
+        link = Link(240, loop)  # 125 ms a step, to resume and sync again
         values = [await asyncio.wait_for(link.sync(0.5), 2) for _ in range(4)]
         beat_after = link.beat
         link.close()
