@@ -145,8 +145,8 @@ def still_usable(link, loop):
     # Right after several quick commits (reset(), the fuzzed call, another
     # force_beat) a read can briefly see the phase of a superseded commit
     # while Link's thread applies them in order (Link's behaviour, see
-    # eventually()).  So `before` may be off once; a sync that targets the
-    # past every time still fails.
+    # eventually()).  So one `before` may be off; three syncs in a row that
+    # all target the past still fail.
     misses = []
     for _ in range(3):
         before, v = loop.run_until_complete(one())
