@@ -184,7 +184,10 @@ async def test_ramp_reaches_peers_and_syncs_land_on_beats(make_link):
     early, errors = [], []
     for _ in range(8):
         v = await a.sync(1)
-        peer_tempo, beat = b.tempo, a.beat
+        # the beat first: a stall between the two reads then works against
+        # the peer's relay lag instead of adding to it
+        beat = a.beat
+        peer_tempo = b.tempo
         if beat < v - EPS:
             early.append((v, beat))
         expected = 120 + 60 * min(max((beat - start) / 8, 0), 1)
