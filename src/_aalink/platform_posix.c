@@ -236,5 +236,7 @@ int aal_wakefd_wait(int watch_fd, int stop_fd)
             return 0;
         if (fds[0].revents & POLLIN)
             return 1;
+        if (fds[0].revents) /* POLLERR, POLLHUP, POLLNVAL: it will stay so */
+            return -1;
     }
 }
