@@ -3,13 +3,16 @@
 Runs inside ONE private network namespace (bench/run.sh starts it with
 scripts/in-private-netns).  Each measurement is a fresh subprocess:
 `<venv>/bin/python bench/workloads.py ...`, where the venv decides which
-aalink is measured (.venv: the port; .venv-published: aalink 0.2.3).  The
-two alternate A/B, B/A, A/B... round after round, so slow drifts of the
+aalink is measured (.venv: the port; .venv-published: aalink 0.2.3; with
+--baseline-python, a second build of the port from another commit).  They
+alternate A/B, B/A, A/B... round after round, so slow drifts of the
 machine's load hit both alike.  The plain-asyncio floor (bench/floor.py)
 runs at the start of each round.
 
     python bench/driver.py --port-python .venv/bin/python \
-        [--published-python .venv-published/bin/python] [--quick] [options]
+        [--published-python .venv-published/bin/python]
+        [--baseline-python .bench-baseline/<commit>/.venv/bin/python
+         --baseline-commit <commit>] [--quick] [options]
 """
 import argparse
 import json
@@ -97,6 +100,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port-python", required=True)
     ap.add_argument("--published-python", help="python of the venv with aalink 0.2.3 (omit when unavailable)")
+    ap.add_argument("--baseline-python",
+                    help="python of a venv with the port built from another commit (bench/setup_baseline.sh)")
+    ap.add_argument("--baseline-commit", default="", help="that commit, for the report")
     ap.add_argument("--quick", action="store_true", help="one short round (about 2 minutes)")
     ap.add_argument("--rounds", type=int, help="A/B rounds on asyncio (full: 3, quick: 1)")
     ap.add_argument("--uvloop-rounds", type=int, help="A/B rounds on uvloop (full: 2, quick: 1; 0: none)")
@@ -130,13 +136,17 @@ def main():
     impls = {"port": cfg.port_python}
     if cfg.published_python:
         impls["published"] = cfg.published_python
+    if cfg.baseline_python:
+        impls["baseline"] = cfg.baseline_python
     loops_of = {}
     for name, py in impls.items():
         loops_of[name] = ["asyncio"] + (["uvloop"] if cfg.uvloop_rounds and has_module(py, "uvloop") else [])
     floor_loops = list(loops_of["port"])
     if cfg.relay_rounds:
         # The port's other delivery path (Windows' proactor loop takes it).
-        loops_of["port"].append("relay")
+        for name in ("port", "baseline"):
+            if name in loops_of:
+                loops_of[name].append("relay")
     described = ", ".join("%s (%s)" % (k, "+".join(v)) for k, v in loops_of.items())
     log(f"bench: implementations {described}; "
         f"{cfg.rounds} round(s) on asyncio, {cfg.uvloop_rounds if 'uvloop' in floor_loops else 0} on uvloop")
@@ -155,6 +165,7 @@ def main():
         "implementations": impls,
         "loops": loops_of,
         "git_commit": git("rev-parse", "--short", "HEAD"),
+        "baseline_commit": cfg.baseline_commit if cfg.baseline_python else None,
         "port_sources_modified": bool(git("status", "--porcelain", "--", "src", "link_shim", "setup.py")),
         "cpus": os.cpu_count(),
         "machine": platform.platform(),

@@ -20,8 +20,12 @@ COLUMNS = [  # (key, header)
     (("published", "asyncio"), "aalink 0.2.3"),
     (("port", "asyncio"), "port"),
     ("ratio", "0.2.3 / port"),
+    (("baseline", "asyncio"), "port @ {base}"),
+    ("base_ratio", "{base} / port"),
     (("port", "uvloop"), "port, uvloop"),
+    (("baseline", "uvloop"), "{base}, uvloop"),
     (("port", "relay"), "port, relay"),
+    (("baseline", "relay"), "{base}, relay"),
     (("published", "uvloop"), "0.2.3, uvloop"),
     (("floor", "asyncio"), "asyncio floor"),
     (("floor", "uvloop"), "floor, uvloop"),
@@ -125,17 +129,23 @@ def rows():
     return out
 
 
+# Ratio columns: (numerator, denominator) implementation, on asyncio.
+RATIOS = {"ratio": ("published", "port"), "base_ratio": ("baseline", "port")}
+
+
 def table(meta, by):
-    present = [c for c in COLUMNS if c[0] == "ratio" or by_has(by, c[0])]
-    if not (by_has(by, ("published", "asyncio")) and by_has(by, ("port", "asyncio"))):
-        present = [c for c in present if c[0] != "ratio"]
-    lines = ["| measure | " + " | ".join(h for _, h in present) + " |",
+    present = [c for c in COLUMNS
+               if (c[0] in RATIOS and all(by_has(by, (i, "asyncio")) for i in RATIOS[c[0]]))
+               or (c[0] not in RATIOS and by_has(by, c[0]))]
+    base = meta.get("baseline_commit") or "baseline"
+    lines = ["| measure | " + " | ".join(h.format(base=base) for _, h in present) + " |",
              "|---|" + "---|" * len(present)]
     for row in rows():
         cells = []
         for key, _ in present:
-            if key == "ratio":
-                cells.append(fmt_ratio(row.value(by, "published", "asyncio"), row.value(by, "port", "asyncio"))
+            if key in RATIOS:
+                num, den = RATIOS[key]
+                cells.append(fmt_ratio(row.value(by, num, "asyncio"), row.value(by, den, "asyncio"))
                              if row.ratio else "")
             elif key[0] == "floor" and not row.floor:
                 cells.append("")
@@ -184,6 +194,9 @@ def caption(meta, runs):
     parts[-1] += "."
     if "published" not in impls:
         parts.append("aalink 0.2.3 could not be installed: the port only.")
+    if "baseline" in impls:
+        parts.append(f"port @ {meta.get('baseline_commit') or 'baseline'}: a second build of the port,"
+                     f" from that commit, measured in the same rounds.")
     failed = [r for r in runs if not r["ok"]]
     if failed:
         parts.append(f"{len(failed)} run(s) failed: "
@@ -206,6 +219,7 @@ def plot(meta, by, path):
         ("port", "asyncio"): ("port", "tab:blue", "-"),
         ("published", "uvloop"): ("aalink 0.2.3, uvloop", "tab:red", ":"),
         ("port", "uvloop"): ("port, uvloop", "tab:blue", ":"),
+        ("baseline", "asyncio"): (f"port @ {meta.get('baseline_commit') or 'baseline'}", "tab:green", "-."),
         ("floor", "asyncio"): ("asyncio floor (no Link)", "0.45", "--"),
         ("floor", "uvloop"): ("uvloop floor (no Link)", "0.65", ":"),
     }

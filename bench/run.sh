@@ -2,6 +2,10 @@
 # The benchmark, in one command: the port against the published aalink 0.2.3.
 #   bash bench/run.sh            full run (under ~10 minutes)
 #   bash bench/run.sh --quick    one short round (~2 minutes)
+#   bash bench/run.sh --baseline REF [--quick]
+#                                also a second build of the port, from commit
+#                                REF (bench/setup_baseline.sh), side by side
+#                                in the same rounds: a "port @ REF" column
 # Other options go to bench/driver.py (--rounds N, --no-uvloop, --loads ...;
 # see `python3 bench/driver.py --help`).  BENCH_PLOT=path overrides where the
 # plot goes (full runs: docs/bench.png; quick runs: bench/results/).
@@ -12,12 +16,19 @@ cd "$(dirname "$0")/.."
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 mode=full
-for a in "$@"; do
-    case "$a" in
-        --quick) mode=quick ;;
+baseline=""
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) mode=quick; args+=("$1") ;;
+        --baseline) [ $# -ge 2 ] || { say "--baseline needs a commit"; exit 2; }
+                    baseline=$2; shift ;;
         -h|--help) exec python3 bench/driver.py --help ;;
+        *) args+=("$1") ;;
     esac
+    shift
 done
+set -- "${args[@]+"${args[@]}"}"
 
 # ---- setup, outside the namespace (pip needs the network) ----
 bash scripts/setup.sh
@@ -33,13 +44,19 @@ if "$pub_py" -c 'import aalink' >/dev/null 2>&1; then
 else
     say "aalink 0.2.3 is not installed in .venv-published: measuring the port only"
 fi
+base_args=()
+if [ -n "$baseline" ]; then
+    base_py=$(bash bench/setup_baseline.sh "$baseline")
+    base_args=(--baseline-python "$base_py" --baseline-commit "$(git rev-parse --short "$baseline^{commit}")")
+fi
 
 # ---- measure, inside one private network namespace ----
 mkdir -p bench/results
 name="bench-$(date +%Y%m%d-%H%M%S)-$mode"
 out="bench/results/$name.json"
 scripts/in-private-netns "$port_py" bench/driver.py \
-    --port-python "$port_py" "${pub_args[@]}" --out "$out" "$@"
+    --port-python "$port_py" "${pub_args[@]+"${pub_args[@]}"}" \
+    "${base_args[@]+"${base_args[@]}"}" --out "$out" "$@"
 cp "$out" bench/results/latest.json
 
 # ---- report: table (stdout and .md) and plot ----
