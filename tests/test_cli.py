@@ -319,10 +319,10 @@ def test_phase_bar_and_beat_formatting():
 
 
 def test_the_readme_plain_mode_example():
-    """The command shown in the README prints lines shaped like the README's."""
+    """The command shown in the guide prints lines shaped like the guide's."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    text = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
     section = text[text.index("## Command line monitor"):]
     command = re.search(r"```sh\n(.*?)\n```", section, re.S).group(1)
     shown = re.search(r"```text\n(beat .*?)\n```", section, re.S).group(1).splitlines()

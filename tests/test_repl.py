@@ -133,12 +133,12 @@ def test_await_sync_at_the_prompt_and_background_tasks_keep_time():
 
 # ---------------------------------------------------------------- README
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 HIHAT_OUTPUT = re.compile(r"^(tss ?)+$")  # what the background task prints
 
 
 def readme_transcript():
-    """The pycon block of the README's "Live coding in the REPL" section."""
+    """The pycon block of the guide's "Live coding in the REPL" section."""
     text = README.read_text()
     section = text[text.index("## Live coding in the REPL"):]
     block = section[section.index("```pycon\n") + len("```pycon\n"):]
