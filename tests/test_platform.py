@@ -1,4 +1,4 @@
-"""Issue 4, portability: the native threads run on a small OS layer
+"""Portability: the native threads run on a small OS layer
 (src/_aalink/platform.h; with the few compiler intrinsics they need), and
 the Windows side of it compiles.
 

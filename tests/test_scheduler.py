@@ -1,4 +1,4 @@
-"""Issue 4: the native scheduler: ordering, re-timing, batching, idling,
+"""The native scheduler: ordering, re-timing, batching, idling,
 cancellation, scale, and the edges (closed loops, exit with futures pending)."""
 import asyncio
 import gc
@@ -11,13 +11,12 @@ import time
 import pytest
 
 from aalink import Link
-
-EPS = 1e-6  # Link keeps beats in micro-beats
+from support import EPS
+from support import is_grid_point as _is_grid_point
 
 
 def is_grid_point(value, step, offset=0.0, origin=0.0):
-    k = (value - offset - origin) / step
-    return abs(k - round(k)) < 1e-6
+    return _is_grid_point(value, step, offset, origin, tol=1e-6)
 
 
 async def test_many_pending_resolve_in_beat_order_on_their_grids(make_link):

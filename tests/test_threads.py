@@ -1,4 +1,4 @@
-"""Issue 6: threads.
+"""Threads.
 
 Other threads read properties and set the tempo while the loop syncs; sync()
 from a thread that is not running the Link's loop is a clear RuntimeError
@@ -14,8 +14,8 @@ import time
 import pytest
 
 from aalink import Link
+from support import EPS
 
-EPS = 1e-6
 
 
 async def test_other_threads_read_and_set_tempo_while_the_loop_syncs(make_link):

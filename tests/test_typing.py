@@ -1,4 +1,4 @@
-"""Issue 7, item 2: aalink is a typed package.
+"""aalink is a typed package.
 
 - src/aalink/py.typed and the stubs of the native module (_aalink.pyi) exist
   and are shipped (setuptools' build_py copies them);

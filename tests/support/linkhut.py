@@ -13,7 +13,7 @@ runs here on a pseudo-terminal (pty).  `Jack` starts a headless JACK server
 sends keys and parses its latest status line.  Both are context managers
 that kill their process on exit; every wait has a timeout.
 
-Run `python tests/linkhut.py` (inside a private network namespace) for a
+Run `python tests/support/linkhut.py` (inside a private network namespace) for a
 short self-check.
 """
 import collections

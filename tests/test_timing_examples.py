@@ -1,4 +1,5 @@
-"""The examples of issue 8 run and do what they say."""
+"""The timing examples run and do what they say: hihat_lead.py (lead), ramp_drop.py
+(ramp_tempo), step_sequencer.py (every()), timestamps.py (time_at_beat, clock_offset)."""
 import re
 import subprocess
 import sys
