@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support import EPS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "embedded.py"

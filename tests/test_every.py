@@ -25,7 +25,7 @@ async def test_every_delivers_missed_points_in_order_when_late(make_link):
     async for b in link.every(0.25):
         got.append((b, link.beat))
         if len(got) == 1:
-            time.sleep(0.35)  # block the loop for ~3.5 beats = 14 points
+            time.sleep(0.35)  # noqa: ASYNC251  block the loop for ~3.5 beats = 14 points
         if len(got) == 8:
             break
     values = [b for b, _ in got]
@@ -41,7 +41,7 @@ async def test_every_skip_late_skips_missed_points(make_link):
     async for b in link.every(0.25, skip_late=True):
         got.append(b)
         if len(got) == 1:
-            time.sleep(0.85)
+            time.sleep(0.85)  # noqa: ASYNC251  block the loop: 14 points go by
         if len(got) == 3:
             break
     assert got[1] - got[0] >= 3.0  # the 14 missed points were skipped

@@ -72,7 +72,7 @@ def test_only_the_platform_layer_names_os_primitives():
     for path in sorted(SRC.glob("*.[ch]")):
         if path.name.startswith("platform"):
             continue
-        hits = sorted(set(m.group(0) for m in OS_PRIMITIVE.finditer(path.read_text())))
+        hits = sorted({m.group(0) for m in OS_PRIMITIVE.finditer(path.read_text())})
         if hits:
             offenders[path.name] = hits
     assert offenders == {}

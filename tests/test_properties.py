@@ -22,7 +22,6 @@ import aalink
 from aalink import Link
 from support import beats, since, wait_until
 
-
 # ------------------------------------------------------- import, construct
 
 def test_import_and_construct(make_link):
@@ -497,7 +496,7 @@ def test_close_is_idempotent_and_makes_the_link_unusable():
     link.close()
     link.close()
     with pytest.raises(RuntimeError):
-        link.beat
+        _ = link.beat
     with pytest.raises(RuntimeError):
         link.tempo = 100
     with pytest.raises(RuntimeError):
@@ -511,7 +510,7 @@ def test_context_manager_closes():
         link.tempo = 130
         assert link.tempo == pytest.approx(130)
     with pytest.raises(RuntimeError):
-        link.tempo
+        _ = link.tempo
 
 
 def test_context_manager_closes_on_error():
@@ -519,7 +518,7 @@ def test_context_manager_closes_on_error():
         with Link(120) as link:
             raise KeyError("x")
     with pytest.raises(RuntimeError):
-        link.beat
+        _ = link.beat
 
 
 def test_repr(make_link):

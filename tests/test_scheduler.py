@@ -8,8 +8,6 @@ import sys
 import textwrap
 import time
 
-import pytest
-
 from aalink import Link
 from support import EPS
 from support import is_grid_point as _is_grid_point
@@ -92,7 +90,7 @@ async def test_a_handed_off_future_whose_beat_moves_away_is_given_back(make_link
     # signalled the loop, which cannot take it yet.
     deadline = time.monotonic() + 5
     while link._scheduler_stats()["pending"] and time.monotonic() < deadline:
-        time.sleep(0.001)
+        time.sleep(0.001)  # noqa: ASYNC251  the loop must not take the hand-off yet
     handed = link._scheduler_stats()
     assert handed["pending"] == 0 and handed["batches"] > before["batches"]
     link.force_beat(-2)  # beat 1 is 3 beats (0.6 s) away again

@@ -19,7 +19,7 @@ async def test_stats_count_and_reset(make_link):
 async def test_stats_see_a_busy_loop(make_link):
     link = make_link(480)
     fut = link.sync(0.25)
-    time.sleep(0.15)  # the loop cannot resolve it on time
+    time.sleep(0.15)  # noqa: ASYNC251  the loop cannot resolve it on time
     await fut
     assert link.stats["max_ms"] > 50
 

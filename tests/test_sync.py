@@ -18,7 +18,6 @@ import pytest
 from aalink import Link
 from support import EPS, LATE, TIMEOUT, checked_sync, is_grid_point
 
-
 # ---------------------------------------------------------------- grids
 
 async def test_integral_beats_resume_on_successive_beats(make_link):
@@ -246,7 +245,7 @@ async def test_a_late_coroutine_misses_points_and_targets_the_next_one(make_link
     link = make_link(600)  # 10 beats a second
     link.force_beat(0)
     assert await checked_sync(link, 0.25) == 0.25
-    time.sleep(0.1)  # block the loop for a whole beat: points 0.5..1.25 are gone
+    time.sleep(0.1)  # noqa: ASYNC251  block the loop for a whole beat: points 0.5..1.25 are gone
     b0 = link.beat
     value = await checked_sync(link, 0.25)
     assert value > b0 >= 1.0

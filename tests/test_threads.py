@@ -17,7 +17,6 @@ from aalink import Link
 from support import EPS
 
 
-
 async def test_other_threads_read_and_set_tempo_while_the_loop_syncs(make_link):
     link = make_link(300)
     stop = threading.Event()
@@ -30,7 +29,7 @@ async def test_other_threads_read_and_set_tempo_while_the_loop_syncs(make_link):
                 assert 20 <= link.tempo <= 999
                 assert math.isfinite(link.beat)
                 assert 0 <= link.phase < link.quantum + EPS
-                link.time, link.num_peers, link.playing, link.enabled
+                _ = link.time, link.num_peers, link.playing, link.enabled
                 link.time_at_beat(link.beat + 1)
                 reads[0] += 1
         except Exception as e:  # pragma: no cover - reported below

@@ -393,7 +393,7 @@ if pytest is not None:
             if os.environ.get(REQUIRE) == "1":
                 pytest.fail(f"LinkHut tests cannot run: {problem}", pytrace=False)
             import warnings
-            warnings.warn(f"LinkHut tests skipped: {problem}")
+            warnings.warn(f"LinkHut tests skipped: {problem}", stacklevel=2)
             pytest.skip(f"LinkHut tests skipped: {problem}")
         server = Jack().start()
         yield server
