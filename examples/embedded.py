@@ -20,7 +20,8 @@ import concurrent.futures
 import sys
 import threading
 import time
-from typing import Any, Coroutine, Optional, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Optional, TypeVar
 
 from aalink import Link
 

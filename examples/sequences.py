@@ -18,7 +18,7 @@ async def main(bangs):
     link.enabled = True
 
     async def sequence(name):
-        for i in range(bangs):
+        for _ in range(bangs):
             b = await link.sync(1)
             print('bang!', name, b, flush=True)
 

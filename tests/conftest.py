@@ -1,9 +1,20 @@
 import asyncio
 import gc
+import sys
+from pathlib import Path
 
 import pytest
 
-from netns_guard import isolation_problem
+# The shared helpers are the package tests/support: importable as `support`
+# however pytest is started (from the repository root, scripts/test.sh,
+# scripts/sanitize.sh) and whatever its import mode.
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from support import LOOP_KINDS, new_loop  # noqa: E402
+from support.linkhut import jack, linkhut, linkhut_on  # noqa: E402, F401  (fixtures)
+from support.netns_guard import isolation_problem  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +43,32 @@ def make_link():
     gc.collect()
 
 
-async def wait_until(predicate, timeout=5.0, interval=0.02):
-    """Poll predicate() on the loop until it is true; return whether it was."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(interval)
-    return bool(predicate())
+@pytest.fixture(params=LOOP_KINDS)
+def loop_kind(request):
+    """Each kind of event loop the behaviours must hold on: asyncio's own,
+    uvloop (skipped, with the reason, where it is not installed) and a loop
+    without add_reader() (Windows' proactor loop: the relay thread)."""
+    if request.param == "uvloop":
+        pytest.importorskip(
+            "uvloop", reason="uvloop is not installed (pip install -e .[test] installs it "
+                             "where it exists; not on Windows)")
+    return request.param
+
+
+@pytest.fixture
+def run_on(loop_kind):
+    """run_on(coro_fn, *args): run coro_fn(*args) to completion on a fresh
+    loop of the test's loop_kind, and close that loop."""
+    def run(coro_fn, *args):
+        loop = new_loop(loop_kind)
+        expected = type(loop)
+        try:
+            async def main():
+                assert type(asyncio.get_running_loop()) is expected
+                return await asyncio.wait_for(coro_fn(*args), 60)
+            return loop.run_until_complete(main())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    return run

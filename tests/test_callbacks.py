@@ -1,4 +1,4 @@
-"""Issue 3: the num_peers, tempo and start_stop callbacks, and two Links in one
+"""The num_peers, tempo and start_stop callbacks, and two Links in one
 process seeing each other.
 
 Rules (API page): each callback is delivered on the Link's event loop with one
@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from conftest import wait_until
+from support import wait_until
 
 KINDS = ["num_peers", "tempo", "start_stop"]
 

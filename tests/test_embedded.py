@@ -1,4 +1,4 @@
-"""Issue 7, item 7: aalink embedded in an app whose main thread is busy.
+"""aalink embedded in an app whose main thread is busy.
 
 examples/embedded.py runs the asyncio loop with its Link in a background
 thread while the main thread runs its own (fake GUI) loop and reads
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from support import EPS
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "embedded.py"
-EPS = 1e-6
 TIMEOUT = 30.0
 
 

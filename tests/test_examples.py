@@ -1,4 +1,4 @@
-"""Issue 3: the example programs run and print what the seed says they do.
+"""The example programs run and print what the seed says they do.
 
 Each example runs in a subprocess (inside the test runner's private network
 namespace) for a few beats at a fast tempo (AALINK_EXAMPLE_BPM), and its
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_until
+from support import wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BPM = "600"

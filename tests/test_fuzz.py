@@ -1,4 +1,4 @@
-"""Issue 6: bad input, fuzzed with hypothesis.
+"""Bad input, fuzzed with hypothesis.
 
 Every argument of every method and setter gets huge, tiny, negative, NaN,
 infinite, out-of-float-range, Fraction, Decimal, bool, str, None and broken

@@ -1,4 +1,4 @@
-"""Issue 6: reference and memory leaks.
+"""Reference and memory leaks.
 
 Each core operation runs thousands of times after a warm-up; then the number
 of GC-tracked objects, the Python memory traced by tracemalloc, the bytes

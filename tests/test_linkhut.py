@@ -9,9 +9,8 @@ import statistics
 
 import pytest
 
-from conftest import wait_until
-from linkhut import jack, linkhut, linkhut_on  # noqa: F401  (fixtures)
-from linkhut import now_us, our_beat_at, wait_joined, wrap
+from support import wait_until
+from support.linkhut import now_us, our_beat_at, wait_joined, wrap
 
 
 async def sleep_then_now(seconds):

@@ -1,15 +1,16 @@
 """Loops without add_reader() (Windows' proactor loop) get their futures and
-callbacks through a relay thread and call_soon_threadsafe."""
+callbacks through a relay thread and call_soon_threadsafe: what only they
+have, the relay thread.  The behaviours every loop shares (syncs, callbacks
+on the loop's thread, ...) run on such a loop too, in
+tests/test_event_loops.py."""
 import asyncio
+import os
 import threading
 import time
+from pathlib import Path
 
 from aalink import Link
-
-
-class NoReaderLoop(asyncio.SelectorEventLoop):
-    def add_reader(self, fd, callback, *args):
-        raise NotImplementedError
+from support import NoReaderLoop
 
 
 def run(coro_fn):
@@ -18,44 +19,6 @@ def run(coro_fn):
         return loop.run_until_complete(coro_fn(loop))
     finally:
         loop.close()
-
-
-def test_sync_resolves_on_a_loop_without_add_reader():
-    async def main(loop):
-        link = Link(240, loop)  # 125 ms a step, to resume and sync again
-        values = [await asyncio.wait_for(link.sync(0.5), 2) for _ in range(4)]
-        beat_after = link.beat
-        link.close()
-        return values, beat_after
-
-    values, beat_after = run(main)
-    assert all(b - a == 0.5 for a, b in zip(values, values[1:]))
-    assert beat_after >= values[-1] - 1e-6
-
-
-def test_callbacks_arrive_on_the_loop_thread_without_add_reader():
-    async def main(loop):
-        a = Link(120, loop)
-        b = Link(120, loop)
-        seen = []
-        a.add_tempo_callback(lambda bpm: seen.append((bpm, threading.get_ident())))
-        a.enabled = b.enabled = True
-        for _ in range(200):
-            if a.num_peers:
-                break
-            await asyncio.sleep(0.05)
-        b.tempo = 150
-        for _ in range(100):
-            if any(abs(bpm - 150) < 0.01 for bpm, _ in seen):
-                break
-            await asyncio.sleep(0.05)
-        a.close()
-        b.close()
-        return seen
-
-    seen = run(main)
-    assert any(abs(bpm - 150) < 0.01 for bpm, _ in seen)
-    assert {tid for _, tid in seen} == {threading.get_ident()}
 
 
 def test_relay_threads_stop_with_the_link():
@@ -69,8 +32,6 @@ def test_relay_threads_stop_with_the_link():
             link.close()
 
     run(main)
-    import os
-    from pathlib import Path
     names = [Path(f"/proc/self/task/{t}/comm").read_text().strip()
              for t in os.listdir("/proc/self/task")]
     assert "aalink-relay" not in names

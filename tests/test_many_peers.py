@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from peer import Peer, beat_at, wait_all
+from support.peer import Peer, beat_at, wait_all
 
 N = 8
 QUANTUM = 4

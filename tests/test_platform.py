@@ -1,4 +1,4 @@
-"""Issue 4, portability: the native threads run on a small OS layer
+"""Portability: the native threads run on a small OS layer
 (src/_aalink/platform.h; with the few compiler intrinsics they need), and
 the Windows side of it compiles.
 
@@ -72,7 +72,7 @@ def test_only_the_platform_layer_names_os_primitives():
     for path in sorted(SRC.glob("*.[ch]")):
         if path.name.startswith("platform"):
             continue
-        hits = sorted(set(m.group(0) for m in OS_PRIMITIVE.finditer(path.read_text())))
+        hits = sorted({m.group(0) for m in OS_PRIMITIVE.finditer(path.read_text())})
         if hits:
             offenders[path.name] = hits
     assert offenders == {}

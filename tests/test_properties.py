@@ -1,4 +1,4 @@
-"""Issue 3: Link's properties and session methods, from the API page.
+"""Link's properties and session methods, from the API page.
 
 Round trips of the settable properties (quantum, enabled,
 start_stop_sync_enabled, tempo, playing), the read-only ones (num_peers, beat,
@@ -6,7 +6,9 @@ phase, time), the timeline methods (request_beat, force_beat,
 request_beat_at_start_playing_time, set_is_playing_and_request_beat_at_time),
 and the port's own decisions: tempo finite and > 0, clamped to 20..999;
 quantum finite and > 0; bool properties take bool or int only; times are
-timedelta or float seconds; close() and the context manager.
+timedelta or float seconds; close() and the context manager.  Also the
+whole chain: import, construct, the native type, two Links finding each
+other and sharing the tempo.
 """
 import asyncio
 import datetime
@@ -16,18 +18,26 @@ from fractions import Fraction
 
 import pytest
 
+import aalink
 from aalink import Link
+from support import beats, since, wait_until
 
-def beats(link, seconds):
-    return link.tempo / 60.0 * seconds
+# ------------------------------------------------------- import, construct
+
+def test_import_and_construct(make_link):
+    link = make_link(120)
+    assert isinstance(link, Link)
+    assert type(link).__module__ == "aalink"
+    assert link.enabled is False
+    assert link.num_peers == 0
+    assert aalink.Link is Link
 
 
-def since(link, t0):
-    """The most beats the timeline can have moved since time.monotonic() was
-    t0, at the Link's tempo (1e-6 for Link's micro-beats, 0.1 % for the
-    difference between the monotonic clock and Link's raw one).  Bounds drawn
-    from real time stay exact however long a busy machine stalls a test."""
-    return beats(link, (time.monotonic() - t0) * 1.001) + 1e-6
+def test_link_is_native():
+    from aalink import _aalink
+
+    assert _aalink.__file__.endswith((".so", ".pyd"))
+    assert Link is _aalink.Link
 
 
 # ------------------------------------------------------------------ quantum
@@ -103,6 +113,18 @@ def test_settable_properties_cannot_be_deleted(make_link, name):
         delattr(link, name)
 
 
+async def test_two_links_find_each_other_and_share_tempo(make_link):
+    a = make_link(120)
+    b = make_link(100)
+    a.enabled = True
+    b.enabled = True
+    assert await wait_until(lambda: a.num_peers == 1 and b.num_peers == 1, timeout=10)
+    a.tempo = 133
+    assert await wait_until(lambda: abs(b.tempo - 133) < 0.01, timeout=5)
+    b.tempo = 87
+    assert await wait_until(lambda: abs(a.tempo - 87) < 0.01, timeout=5)
+
+
 def test_enabling_alone_finds_no_peers(make_link):
     link = make_link(120)
     link.enabled = True
@@ -120,6 +142,39 @@ def test_tempo_round_trip(make_link, bpm):
     link.tempo = bpm
     assert link.tempo == pytest.approx(float(bpm), abs=1e-6)
     assert type(link.tempo) is float
+
+
+def read_back(get, expected, timeout=1.0):
+    """Poll get() until it is expected: Link applies a commit on its own
+    thread, and a second commit right behind the first can read back the
+    first for a moment (see README, "Decisions of this port")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and get() != pytest.approx(expected):
+        time.sleep(0.001)
+    return get()
+
+
+def test_successive_tempo_commits_read_back(make_link):
+    link = make_link(120)
+    assert link.tempo == pytest.approx(120)
+    link.tempo = 97.5
+    assert link.tempo == pytest.approx(97.5)  # a single commit reads back at once
+    link.tempo = 140
+    assert read_back(lambda: link.tempo, 140) == pytest.approx(140)
+    link.tempo = 60
+    assert read_back(lambda: link.tempo, 60) == pytest.approx(60)
+
+
+@pytest.mark.parametrize("bad", ["120", b"120", [120], object(), 1j])
+def test_bad_tempo_type_at_construction_raises_type_error(bad):
+    with pytest.raises(TypeError):
+        Link(bad)
+
+
+def test_bad_tempo_value_at_construction_raises_value_error():
+    for bad in (float("nan"), float("inf"), 0, -5):
+        with pytest.raises(ValueError):
+            Link(bad)
 
 
 def test_tempo_is_clamped_to_links_range(make_link):
@@ -143,18 +198,25 @@ def test_bad_tempo_is_rejected_and_changes_nothing(make_link, bad, error):
     assert link.tempo == pytest.approx(133)
 
 
-def test_tempo_sets_the_speed_of_the_beat(make_link):
-    link = make_link(120)
-    link.tempo = 300  # 5 beats a second
+def assert_beat_rate(link, beats_per_second, seconds):
     m0 = time.monotonic()
     b0 = link.beat
     m1 = time.monotonic()
-    time.sleep(0.3)
+    time.sleep(seconds)
     m2 = time.monotonic()
     b1 = link.beat
     m3 = time.monotonic()
     # between the two reads lies at least m2 - m1 and at most m3 - m0
-    assert 5 * (m2 - m1) * 0.999 - 1e-6 <= b1 - b0 <= 5 * (m3 - m0) * 1.001 + 1e-6
+    assert (beats_per_second * (m2 - m1) * 0.999 - 1e-6 <= b1 - b0
+            <= beats_per_second * (m3 - m0) * 1.001 + 1e-6)
+
+
+def test_beat_advances_at_the_tempo(make_link):
+    """At the tempo given to the constructor, then at the one set."""
+    link = make_link(240)  # 4 beats a second
+    assert_beat_rate(link, 4, 0.5)
+    link.tempo = 300  # 5 beats a second
+    assert_beat_rate(link, 5, 0.3)
 
 
 def test_tempo_change_keeps_the_beat_continuous(make_link):
@@ -255,7 +317,7 @@ def test_phase_of_a_negative_beat_is_still_in_range(make_link):
 
 def test_time_is_a_monotonic_timedelta(make_link):
     link = make_link(120)
-    samples = [link.time for _ in range(200)]
+    samples = [link.time for _ in range(1000)]
     assert all(type(t) is datetime.timedelta for t in samples)
     assert all(a <= b for a, b in zip(samples, samples[1:]))
     m0 = time.monotonic()
@@ -434,7 +496,7 @@ def test_close_is_idempotent_and_makes_the_link_unusable():
     link.close()
     link.close()
     with pytest.raises(RuntimeError):
-        link.beat
+        _ = link.beat
     with pytest.raises(RuntimeError):
         link.tempo = 100
     with pytest.raises(RuntimeError):
@@ -448,7 +510,7 @@ def test_context_manager_closes():
         link.tempo = 130
         assert link.tempo == pytest.approx(130)
     with pytest.raises(RuntimeError):
-        link.tempo
+        _ = link.tempo
 
 
 def test_context_manager_closes_on_error():
@@ -456,7 +518,7 @@ def test_context_manager_closes_on_error():
         with Link(120) as link:
             raise KeyError("x")
     with pytest.raises(RuntimeError):
-        link.beat
+        _ = link.beat
 
 
 def test_repr(make_link):

@@ -1,4 +1,4 @@
-"""Issue 4: the native scheduler: ordering, re-timing, batching, idling,
+"""The native scheduler: ordering, re-timing, batching, idling,
 cancellation, scale, and the edges (closed loops, exit with futures pending)."""
 import asyncio
 import gc
@@ -8,16 +8,13 @@ import sys
 import textwrap
 import time
 
-import pytest
-
 from aalink import Link
-
-EPS = 1e-6  # Link keeps beats in micro-beats
+from support import EPS
+from support import is_grid_point as _is_grid_point
 
 
 def is_grid_point(value, step, offset=0.0, origin=0.0):
-    k = (value - offset - origin) / step
-    return abs(k - round(k)) < 1e-6
+    return _is_grid_point(value, step, offset, origin, tol=1e-6)
 
 
 async def test_many_pending_resolve_in_beat_order_on_their_grids(make_link):
@@ -93,7 +90,7 @@ async def test_a_handed_off_future_whose_beat_moves_away_is_given_back(make_link
     # signalled the loop, which cannot take it yet.
     deadline = time.monotonic() + 5
     while link._scheduler_stats()["pending"] and time.monotonic() < deadline:
-        time.sleep(0.001)
+        time.sleep(0.001)  # noqa: ASYNC251  the loop must not take the hand-off yet
     handed = link._scheduler_stats()
     assert handed["pending"] == 0 and handed["batches"] > before["batches"]
     link.force_beat(-2)  # beat 1 is 3 beats (0.6 s) away again

@@ -1,4 +1,4 @@
-"""Issue 6: shutdown and lifetime, each in a subprocess with a time-out.
+"""Shutdown and lifetime, each in a subprocess with a time-out.
 
 Ctrl-C during a sync loop, sys.exit from a callback, interpreter exit with
 thousands of pending futures and Link enabled, a Link collected inside a

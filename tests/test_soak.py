@@ -1,4 +1,4 @@
-"""Issue 6: a bounded soak.
+"""A bounded soak.
 
 1,000 coroutines sync at mixed grids (1, 1/2, 1/3, 1/4 beat, with offsets)
 while the tempo changes every few seconds (from this Link and from a peer)
@@ -15,10 +15,10 @@ import os
 import random
 
 from aalink import Link
+from support import EPS
 
 SECONDS = float(os.environ.get("AALINK_SOAK_SECONDS", "12"))
 COROUTINES = 1_000
-EPS = 1e-6
 
 
 def rss_mb():

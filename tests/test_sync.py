@@ -1,4 +1,4 @@
-"""Issue 3: Link.sync() and its rules (see the API page of aalink 0.2.3).
+"""Link.sync() and its rules (see the API page of aalink 0.2.3).
 
 sync(beat, offset=0, origin=0) returns a Future of the Link's loop, done when
 the timeline reaches the next point of the grid origin + offset + k*beat
@@ -16,38 +16,7 @@ from fractions import Fraction
 import pytest
 
 from aalink import Link
-
-EPS = 1e-6  # Link keeps beats in micro-beats
-LATE = 0.05  # seconds: a generous bound on lateness for a shared 2-core machine
-TIMEOUT = 5.0  # seconds: no single await here should come near it
-
-
-def is_grid_point(value, step, offset=0.0, origin=0.0):
-    k = (value - offset - origin) / step
-    return abs(k - round(k)) < 1e-9
-
-
-async def checked_sync(link, step, offset=0.0, origin=0.0):
-    """Awaits one sync and checks every rule that applies to a single call.
-
-    Returns the value of the future."""
-    b0 = link.beat
-    fut = link.sync(step, offset=offset, origin=origin)
-    b1 = link.beat
-    assert isinstance(fut, asyncio.Future)
-    assert fut.get_loop() is asyncio.get_running_loop()
-    value = await asyncio.wait_for(fut, TIMEOUT)
-    after = link.beat
-    assert type(value) is float
-    # On the grid, and the *next* point after the beat at the call.
-    assert is_grid_point(value, float(step), float(offset), float(origin)), value
-    assert b0 < value <= b1 + float(step) + EPS, (b0, b1, value)
-    # Never early, not much late.
-    assert after >= value - EPS, (value, after)
-    late_s = (after - value) * 60.0 / link.tempo
-    assert late_s < LATE, f"{late_s * 1000:.1f} ms late"
-    return value
-
+from support import EPS, LATE, TIMEOUT, checked_sync, is_grid_point
 
 # ---------------------------------------------------------------- grids
 
@@ -276,7 +245,7 @@ async def test_a_late_coroutine_misses_points_and_targets_the_next_one(make_link
     link = make_link(600)  # 10 beats a second
     link.force_beat(0)
     assert await checked_sync(link, 0.25) == 0.25
-    time.sleep(0.1)  # block the loop for a whole beat: points 0.5..1.25 are gone
+    time.sleep(0.1)  # noqa: ASYNC251  block the loop for a whole beat: points 0.5..1.25 are gone
     b0 = link.beat
     value = await checked_sync(link, 0.25)
     assert value > b0 >= 1.0

@@ -1,4 +1,4 @@
-"""Issue 6: threads.
+"""Threads.
 
 Other threads read properties and set the tempo while the loop syncs; sync()
 from a thread that is not running the Link's loop is a clear RuntimeError
@@ -14,8 +14,7 @@ import time
 import pytest
 
 from aalink import Link
-
-EPS = 1e-6
+from support import EPS
 
 
 async def test_other_threads_read_and_set_tempo_while_the_loop_syncs(make_link):
@@ -30,7 +29,7 @@ async def test_other_threads_read_and_set_tempo_while_the_loop_syncs(make_link):
                 assert 20 <= link.tempo <= 999
                 assert math.isfinite(link.beat)
                 assert 0 <= link.phase < link.quantum + EPS
-                link.time, link.num_peers, link.playing, link.enabled
+                _ = link.time, link.num_peers, link.playing, link.enabled
                 link.time_at_beat(link.beat + 1)
                 reads[0] += 1
         except Exception as e:  # pragma: no cover - reported below

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from netns import Hosts, unavailable
-from peer import Peer, beat_at, wait_all
+from support.netns import Hosts, unavailable
+from support.peer import Peer, beat_at, wait_all
 
 A_FEW_MS = 3.0
 

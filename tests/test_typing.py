@@ -1,4 +1,4 @@
-"""Issue 7, item 2: aalink is a typed package.
+"""aalink is a typed package.
 
 - src/aalink/py.typed and the stubs of the native module (_aalink.pyi) exist
   and are shipped (setuptools' build_py copies them);
@@ -34,10 +34,15 @@ KNOWN_MYPY_LIMITATIONS = ("Cannot infer type of lambda",)
 @pytest.fixture(scope="module")
 def mypy(tmp_path_factory):
     cache = tmp_path_factory.mktemp("mypy-cache")
+    # These checks choose their own flags: not pyproject.toml's [tool.mypy]
+    # (strict over src/aalink, which tests/test_lint.py runs).
+    config = tmp_path_factory.mktemp("mypy-config") / "mypy.ini"
+    config.write_text("[mypy]\n")
 
     def run(*args):
         r = subprocess.run(
             [sys.executable, "-m", "mypy", "--cache-dir", str(cache),
+             "--config-file", str(config),
              "--python-version", PYVER, "--no-error-summary", "--show-error-codes",
              *map(str, args)],
             cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
@@ -72,7 +77,8 @@ def test_examples_and_package_type_check(mypy):
 
 def test_stubs_and_our_modules_pass_strict_mode(mypy):
     errors, out = mypy("--strict", PKG / "_aalink.pyi", PKG / "__init__.py",
-                       PKG / "__main__.py", PKG / "monitor.py", PKG / "_terminal.py")
+                       PKG / "__main__.py", PKG / "monitor.py", PKG / "_terminal.py",
+                       PKG / "_every.py")
     assert not errors, out
 
 

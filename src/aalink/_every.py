@@ -1,7 +1,16 @@
 """Link.every(): an async iterator over the points of a beat grid."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, SupportsFloat
+
+if TYPE_CHECKING:
+    from ._aalink import Link
 
 
-async def every(link, beat, offset=0, origin=0, *, skip_late=False, lead=None):
+async def every(link: Link, beat: SupportsFloat, offset: SupportsFloat = 0,
+                origin: SupportsFloat = 0, *, skip_late: bool = False,
+                lead: SupportsFloat | None = None) -> AsyncIterator[float]:
     """Yield origin + offset + k*beat for successive k, each when it is due.
 
     The first point is the next one after the current beat (as sync()); each
@@ -11,14 +20,14 @@ async def every(link, beat, offset=0, origin=0, *, skip_late=False, lead=None):
     """
     first = await link.sync(beat, offset=offset, origin=origin, lead=lead)
     yield first
-    beat = float(beat)
+    grid = float(beat)
     step = 0
     while True:
         if skip_late:
-            first = await link.sync(beat, offset=offset, origin=origin, lead=lead)
+            first = await link.sync(grid, offset=offset, origin=origin, lead=lead)
             step = 0
             yield first
         else:
             step += 1
             # first + step*beat, not a running sum: no accumulated rounding.
-            yield await link._sync_at(first + step * beat, lead=lead)
+            yield await link._sync_at(first + step * grid, lead=lead)

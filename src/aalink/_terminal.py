@@ -8,7 +8,8 @@ when the program fails.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, List, Optional
+from collections.abc import Iterator
+from typing import Any
 
 try:
     import termios
@@ -45,9 +46,9 @@ class KeyMode:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._saved: Optional[List[Any]] = None
+        self._saved: list[Any] | None = None
 
-    def __enter__(self) -> "KeyMode":
+    def __enter__(self) -> KeyMode:
         if termios is None or not os.isatty(self.fd):
             return self
         self._saved = termios.tcgetattr(self.fd)
@@ -102,6 +103,6 @@ def decode_keys(data: bytes) -> Iterator[str]:
         i += 1
 
 
-def frame(lines: List[str]) -> str:
+def frame(lines: list[str]) -> str:
     """One screen update: home, every line cleared to its end, rest cleared."""
     return HOME + "".join(line + CLEAR_LINE + "\r\n" for line in lines) + CLEAR_BELOW

@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import _terminal as term
 
@@ -143,7 +143,7 @@ def phase_bar(phase: float, quantum: float, width: int) -> str:
     return "[" + "|".join(parts) + "]"
 
 
-def timing_line(stats: Dict[str, float]) -> str:
+def timing_line(stats: dict[str, float]) -> str:
     """How late this monitor's beats were resolved (Link.stats), in ms."""
     if not stats["count"]:
         return "timing   no beat resolved yet"
@@ -151,7 +151,7 @@ def timing_line(stats: Dict[str, float]) -> str:
             f"max {stats['max_ms']:.2f} ms  ({int(stats['count'])} beats)")
 
 
-def plain_line(link: "Link", value: float) -> str:
+def plain_line(link: Link, value: float) -> str:
     quantum = link.quantum
     phase = value % quantum
     return (f"beat {fmt_beats(value)}  phase {fmt_beats(phase)}/{fmt_beats(quantum)}  "
@@ -161,12 +161,12 @@ def plain_line(link: "Link", value: float) -> str:
 
 # ---------------------------------------------------------------- plain mode
 
-async def run_plain(link: "Link", args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> int:
+async def run_plain(link: Link, args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> int:
     count = 0
     while args.beats is None or count < args.beats:
         beat = link.sync(1)
         stopping = asyncio.ensure_future(stop.wait())
-        waiting: "Set[asyncio.Future[Any]]" = {beat, stopping}
+        waiting: set[asyncio.Future[Any]] = {beat, stopping}
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not beat.done():
             beat.cancel()
@@ -184,13 +184,14 @@ async def run_plain(link: "Link", args: argparse.Namespace, out: TextIO, stop: a
 class Monitor:
     """The live screen: state shown, keys handled, redraw loop."""
 
-    def __init__(self, link: "Link", args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> None:
+    def __init__(self, link: Link, args: argparse.Namespace, out: TextIO,
+                 stop: asyncio.Event) -> None:
         self.link = link
         self.args = args
         self.out = out
         self.stop = stop
         self.beats_seen = 0
-        self.last_beat: Optional[float] = None
+        self.last_beat: float | None = None
         self.message = ""
 
     # keys -------------------------------------------------------------
@@ -228,7 +229,7 @@ class Monitor:
         self.message = f"tempo {tempo:.2f} bpm"
 
     # screen -----------------------------------------------------------
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         link = self.link
         columns = shutil.get_terminal_size((80, 24)).columns
         quantum = link.quantum
@@ -237,12 +238,12 @@ class Monitor:
         on_beat = self.last_beat is not None and 0 <= beat - self.last_beat < 0.15
         width = max(8, min(columns - 6, 64))
         return [
-            f"{term.BOLD}aalink monitor{term.RESET}  Ableton Link session"
-            f"{'' if link.enabled else ' (Link disabled: local timeline)'}",
+            (f"{term.BOLD}aalink monitor{term.RESET}  Ableton Link session"
+             f"{'' if link.enabled else ' (Link disabled: local timeline)'}"),
             "",
             f"  tempo    {link.tempo:7.2f} bpm     peers    {link.num_peers}",
-            f"  link     {'on ' if link.enabled else 'off'}             "
-            f"start/stop sync  {'on' if link.start_stop_sync_enabled else 'off'}",
+            (f"  link     {'on ' if link.enabled else 'off'}             "
+             f"start/stop sync  {'on' if link.start_stop_sync_enabled else 'off'}"),
             f"  playing  {yes_no(link.playing):3}             quantum  {fmt_beats(quantum)} beats",
             f"  beat     {beat:9.2f}       phase    {phase:5.2f}  {'*' if on_beat else ' '}",
             "  " + timing_line(link.stats),
@@ -275,7 +276,7 @@ class Monitor:
                 return
 
 
-async def run_interactive(link: "Link", args: argparse.Namespace, out: TextIO,
+async def run_interactive(link: Link, args: argparse.Namespace, out: TextIO,
                           stop: asyncio.Event) -> int:
     loop = asyncio.get_running_loop()
     monitor = Monitor(link, args, out, stop)
@@ -354,7 +355,7 @@ async def run(args: argparse.Namespace, out: TextIO, interactive: bool) -> int:
             loop.remove_signal_handler(sig)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the monitor with the command-line arguments argv; return the exit status."""
     args = build_parser().parse_args(argv)
     out = sys.stdout

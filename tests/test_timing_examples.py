@@ -1,4 +1,5 @@
-"""The examples of issue 8 run and do what they say."""
+"""The timing examples run and do what they say: hihat_lead.py (lead), ramp_drop.py
+(ramp_tempo), step_sequencer.py (every()), timestamps.py (time_at_beat, clock_offset)."""
 import re
 import subprocess
 import sys
@@ -17,8 +18,8 @@ def run(name, *args, timeout=60):
 def test_hihat_lead_sends_ahead_and_swings():
     lines = run("hihat_lead.py", 1)
     assert len(lines) == 8
-    beats = [float(re.search(r"beat\s+([\d.]+)", l).group(1)) for l in lines]
-    ahead = [float(re.search(r"sent\s+(-?[\d.]+) ms", l).group(1)) for l in lines]
+    beats = [float(re.search(r"beat\s+([\d.]+)", line).group(1)) for line in lines]
+    ahead = [float(re.search(r"sent\s+(-?[\d.]+) ms", line).group(1)) for line in lines]
     assert [round(b % 1, 2) for b in beats] == [0.0, 0.58] * 4
     assert all(a <= 20.5 for a in ahead)  # never more than the lead ahead
     assert sorted(ahead)[4] > 10  # and typically well ahead (one stall may not be)
@@ -26,21 +27,21 @@ def test_hihat_lead_sends_ahead_and_swings():
 
 def test_ramp_drop_ramps_then_drops():
     lines = run("ramp_drop.py", 1)
-    tempi = [float(re.search(r"tempo\s+([\d.]+)", l).group(1)) for l in lines[:-1]]
+    tempi = [float(re.search(r"tempo\s+([\d.]+)", line).group(1)) for line in lines[:-1]]
     assert tempi == sorted(tempi) and tempi[-1] > 145
     assert lines[-1].startswith("DROP") and "150.0 bpm" in lines[-1]
 
 
 def test_step_sequencer_plays_every_step_in_order():
     lines = run("step_sequencer.py", 1)
-    steps = [int(re.search(r"step\s+(\d+)", l).group(1)) for l in lines]
+    steps = [int(re.search(r"step\s+(\d+)", line).group(1)) for line in lines]
     assert steps == list(range(16))
     assert "kick" in lines[0] and "snare" in lines[4]
 
 
 def test_timestamps_land_on_time():
     lines = run("timestamps.py", 4)
-    errors = [float(re.search(r"([+-][\d.]+) ms", l).group(1)) for l in lines]
+    errors = [float(re.search(r"([+-][\d.]+) ms", line).group(1)) for line in lines]
     assert len(errors) == 4
     # loop.call_at fires at the timestamp; generous bounds for a loaded CI box
     assert all(-2 < e < 100 for e in errors), errors

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_until
-from linkhut import jack, linkhut, linkhut_on  # noqa: F401  (fixtures)
-from linkhut import now_us, our_beat_at, phase_error_ms, wait_joined
+from support import wait_until
+from support.linkhut import now_us, our_beat_at, phase_error_ms, wait_joined
 
 TESTS = Path(__file__).parent
 
@@ -32,7 +31,7 @@ def test_TEMPO_2_thirty_fresh_processes_joining_never_change_the_session_tempo(l
     changed, not_joined = [], []
     for trial in range(30):
         since = now_us()
-        r = subprocess.run([sys.executable, str(TESTS / "peer.py"), "join", "140", "3"],
+        r = subprocess.run([sys.executable, str(TESTS / "support" / "peer.py"), "join", "140", "3"],
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)

@@ -13,7 +13,7 @@ runs here on a pseudo-terminal (pty).  `Jack` starts a headless JACK server
 sends keys and parses its latest status line.  Both are context managers
 that kill their process on exit; every wait has a timeout.
 
-Run `python tests/linkhut.py` (inside a private network namespace) for a
+Run `python tests/support/linkhut.py` (inside a private network namespace) for a
 short self-check.
 """
 import collections
@@ -393,7 +393,7 @@ if pytest is not None:
             if os.environ.get(REQUIRE) == "1":
                 pytest.fail(f"LinkHut tests cannot run: {problem}", pytrace=False)
             import warnings
-            warnings.warn(f"LinkHut tests skipped: {problem}")
+            warnings.warn(f"LinkHut tests skipped: {problem}", stacklevel=2)
             pytest.skip(f"LinkHut tests skipped: {problem}")
         server = Jack().start()
         yield server

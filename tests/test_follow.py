@@ -1,0 +1,45 @@
+"""Follow on join: Link(None) adopts the tempo of a session it joins, and
+falls back to 120 bpm alone."""
+import asyncio
+
+import pytest
+
+from support import wait_until
+
+
+async def test_follow_alone_falls_back_to_120_after_the_window(make_link):
+    link = make_link(None)
+    assert link.tempo == pytest.approx(120)
+    assert not link.following
+    link.enabled = True
+    assert link.following
+    assert await wait_until(lambda: not link.following, timeout=3)
+    assert link.tempo == pytest.approx(120)
+    assert link.enabled
+
+
+async def test_follow_adopts_an_existing_session_without_changing_it(make_link):
+    band = make_link(97)
+    band.enabled = True
+    await asyncio.sleep(0.6)
+    me = make_link(None)
+    me.enabled = True
+    assert await wait_until(lambda: me.num_peers == 1, timeout=10)
+    assert me.tempo == pytest.approx(97, abs=0.01)
+    assert not me.following
+    await asyncio.sleep(0.5)
+    assert band.tempo == pytest.approx(97, abs=0.01)
+
+
+async def test_follow_keeps_the_timeline_running_while_looking(make_link):
+    link = make_link(None)
+    link.enabled = True
+    values = [await link.sync(0.5) for _ in range(4)]  # spans re-foundings
+    assert all(b - a == 0.5 for a, b in zip(values, values[1:]))
+
+
+def test_disabling_ends_following(make_link):
+    link = make_link(None)
+    link.enabled = True
+    link.enabled = False
+    assert not link.following
