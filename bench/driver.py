@@ -14,6 +14,7 @@ runs at the start of each round.
         [--baseline-python .bench-baseline/<commit>/.venv/bin/python
          --baseline-commit <commit>] [--quick] [options]
 """
+
 import argparse
 import json
 import os
@@ -50,7 +51,9 @@ def cpu_times():
 
 def git(*args):
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return ""
 
@@ -83,7 +86,9 @@ def run_one(cmd, timeout):
 
 def brief(rec):
     if not rec["ok"]:
-        return "FAILED: " + rec["error"].strip().splitlines()[-1] if rec["error"].strip() else "FAILED"
+        return (
+            "FAILED: " + rec["error"].strip().splitlines()[-1] if rec["error"].strip() else "FAILED"
+        )
     r = rec["result"]
     if "cpu_percent" in r and "lateness_ms" not in r:
         return f"CPU {r['cpu_percent']:.3f} % of a core, {r['switches_per_s']:.0f} switches/s"
@@ -97,21 +102,38 @@ def brief(rec):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--port-python", required=True)
-    ap.add_argument("--published-python", help="python of the venv with aalink 0.2.3 (omit when unavailable)")
-    ap.add_argument("--baseline-python",
-                    help="python of a venv with the port built from another commit (bench/setup_baseline.sh)")
+    ap.add_argument(
+        "--published-python", help="python of the venv with aalink 0.2.3 (omit when unavailable)"
+    )
+    ap.add_argument(
+        "--baseline-python",
+        help="python of a venv with the port built from another commit (bench/setup_baseline.sh)",
+    )
     ap.add_argument("--baseline-commit", default="", help="that commit, for the report")
     ap.add_argument("--quick", action="store_true", help="one short round (about 2 minutes)")
     ap.add_argument("--rounds", type=int, help="A/B rounds on asyncio (full: 3, quick: 1)")
-    ap.add_argument("--uvloop-rounds", type=int, help="A/B rounds on uvloop (full: 2, quick: 1; 0: none)")
+    ap.add_argument(
+        "--uvloop-rounds", type=int, help="A/B rounds on uvloop (full: 2, quick: 1; 0: none)"
+    )
     ap.add_argument("--no-uvloop", action="store_true", help="same as --uvloop-rounds 0")
-    ap.add_argument("--relay-rounds", type=int,
-                    help="rounds of the port on a loop without add_reader (full: 2, quick: 1; 0: none)")
-    ap.add_argument("--duration", type=float, help="measured seconds per lateness run (full 5, quick 2)")
-    ap.add_argument("--idle-duration", type=float, help="measured seconds of the idle run (full 5, quick 2)")
-    ap.add_argument("--busy-duration", type=float, help="seconds of the busy loop (full 10, quick 4)")
+    ap.add_argument(
+        "--relay-rounds",
+        type=int,
+        help="rounds of the port on a loop without add_reader (full: 2, quick: 1; 0: none)",
+    )
+    ap.add_argument(
+        "--duration", type=float, help="measured seconds per lateness run (full 5, quick 2)"
+    )
+    ap.add_argument(
+        "--idle-duration", type=float, help="measured seconds of the idle run (full 5, quick 2)"
+    )
+    ap.add_argument(
+        "--busy-duration", type=float, help="seconds of the busy loop (full 10, quick 4)"
+    )
     ap.add_argument("--loads", default=",".join(LOADS), help="comma list of " + ",".join(LOADS))
     ap.add_argument("--no-floor", action="store_true", help="skip the plain-asyncio floor")
     ap.add_argument("--out", required=True, help="JSON file to write")
@@ -140,16 +162,21 @@ def main():
         impls["baseline"] = cfg.baseline_python
     loops_of = {}
     for name, py in impls.items():
-        loops_of[name] = ["asyncio"] + (["uvloop"] if cfg.uvloop_rounds and has_module(py, "uvloop") else [])
+        loops_of[name] = ["asyncio"] + (
+            ["uvloop"] if cfg.uvloop_rounds and has_module(py, "uvloop") else []
+        )
     floor_loops = list(loops_of["port"])
     if cfg.relay_rounds:
         # The port's other delivery path (Windows' proactor loop takes it).
         for name in ("port", "baseline"):
             if name in loops_of:
                 loops_of[name].append("relay")
-    described = ", ".join("%s (%s)" % (k, "+".join(v)) for k, v in loops_of.items())
-    log(f"bench: implementations {described}; "
-        f"{cfg.rounds} round(s) on asyncio, {cfg.uvloop_rounds if 'uvloop' in floor_loops else 0} on uvloop")
+    described = ", ".join("{} ({})".format(k, "+".join(v)) for k, v in loops_of.items())
+    log(
+        f"bench: implementations {described}; "
+        f"{cfg.rounds} round(s) on asyncio, "
+        f"{cfg.uvloop_rounds if 'uvloop' in floor_loops else 0} on uvloop"
+    )
     if "published" not in impls:
         log("bench: aalink 0.2.3 is not available: measuring the port only")
 
@@ -159,14 +186,20 @@ def main():
         "rounds": cfg.rounds,
         "uvloop_rounds": cfg.uvloop_rounds,
         "relay_rounds": cfg.relay_rounds,
-        "durations_s": {"lateness": cfg.duration, "idle": cfg.idle_duration, "busy": cfg.busy_duration},
+        "durations_s": {
+            "lateness": cfg.duration,
+            "idle": cfg.idle_duration,
+            "busy": cfg.busy_duration,
+        },
         "bpm": 240,
         "step_beats": 0.25,
         "implementations": impls,
         "loops": loops_of,
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "baseline_commit": cfg.baseline_commit if cfg.baseline_python else None,
-        "port_sources_modified": bool(git("status", "--porcelain", "--", "src", "link_shim", "setup.py")),
+        "port_sources_modified": bool(
+            git("status", "--porcelain", "--", "src", "link_shim", "setup.py")
+        ),
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "loadavg_start": os.getloadavg(),
@@ -181,11 +214,17 @@ def main():
         rec = run_one(cmd, timeout)
         rec.update(kind=kind, impl=impl, loop=loop, load=load, round=rnd)
         runs.append(rec)
-        log(f"  [{time.perf_counter() - t_start:5.0f} s] round {rnd + 1} {impl:9s} {loop:7s} {load:9s} {brief(rec)}")
+        log(
+            f"  [{time.perf_counter() - t_start:5.0f} s] round {rnd + 1} "
+            f"{impl:9s} {loop:7s} {load:9s} {brief(rec)}"
+        )
 
     for rnd in range(cfg.rounds):
-        loops = (["asyncio"] + (["uvloop"] if rnd < cfg.uvloop_rounds else [])
-                 + (["relay"] if rnd < cfg.relay_rounds else []))
+        loops = (
+            ["asyncio"]
+            + (["uvloop"] if rnd < cfg.uvloop_rounds else [])
+            + (["relay"] if rnd < cfg.relay_rounds else [])
+        )
         if not cfg.no_floor:
             for loop in loops:
                 if loop not in floor_loops:
@@ -193,8 +232,16 @@ def main():
                 for n in FLOOR_NS:
                     if f"lat{n}" not in loads:
                         continue
-                    cmd = [cfg.port_python, os.path.join(HERE, "floor.py"), "--n", str(n),
-                           "--duration", str(cfg.duration), "--loop", loop]
+                    cmd = [
+                        cfg.port_python,
+                        os.path.join(HERE, "floor.py"),
+                        "--n",
+                        str(n),
+                        "--duration",
+                        str(cfg.duration),
+                        "--loop",
+                        loop,
+                    ]
                     record("floor", "floor", loop, f"lat{n}", rnd, cmd, cfg.duration + 60)
         order = list(impls) if rnd % 2 == 0 else list(impls)[::-1]
         for load in loads:
@@ -203,7 +250,15 @@ def main():
                     if loop not in loops_of[impl]:
                         continue
                     cmd = workload_cmd(impls[impl], load, loop, cfg)
-                    record("link", impl, loop, load, rnd, cmd, 120 + 2 * max(cfg.duration, cfg.busy_duration))
+                    record(
+                        "link",
+                        impl,
+                        loop,
+                        load,
+                        rnd,
+                        cmd,
+                        120 + 2 * max(cfg.duration, cfg.busy_duration),
+                    )
 
     cpu1 = cpu_times()
     meta["seconds"] = time.perf_counter() - t_start
@@ -218,7 +273,10 @@ def main():
     with open(cfg.out, "w") as f:
         json.dump({"meta": meta, "runs": runs}, f)
     failed = sum(1 for r in runs if not r["ok"])
-    log(f"bench: {len(runs)} runs in {meta['seconds']:.0f} s ({failed} failed); raw results in {cfg.out}")
+    log(
+        f"bench: {len(runs)} runs in {meta['seconds']:.0f} s ({failed} failed); "
+        f"raw results in {cfg.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ delivering beats to one event loop can do better than this.
 
     python bench/floor.py --n 10000 --duration 6 [--loop uvloop]
 """
+
 import argparse
 import asyncio
 import json
@@ -82,15 +83,21 @@ async def floor(n, duration):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1)
     ap.add_argument("--duration", type=float, default=6.0)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = ap.parse_args()
     t0 = time.perf_counter()
     result = run(lambda: floor(args.n, args.duration), args.loop)
-    result.update(workload="floor", loop=args.loop, python=sys.version.split()[0],
-                  wall_s=time.perf_counter() - t0)
+    result.update(
+        workload="floor",
+        loop=args.loop,
+        python=sys.version.split()[0],
+        wall_s=time.perf_counter() - t0,
+    )
     print(json.dumps(result))
 
 

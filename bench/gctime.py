@@ -4,6 +4,7 @@ A pause of the collector stops the event loop like any other work: runs that
 allocate differently (the port, aalink 0.2.3, the plain-asyncio floor) can
 pay very different amounts of it, and the tail of their lateness shows it.
 """
+
 import gc
 import time
 

@@ -3,6 +3,7 @@
 asyncio: the default loop; uvloop; relay: an asyncio loop without
 add_reader, as Windows' proactor loop is, so that the port delivers through
 its call_soon_threadsafe relay thread instead of a watched descriptor."""
+
 import asyncio
 
 LOOP_NAMES = ["asyncio", "uvloop", "relay"]

@@ -9,13 +9,18 @@ every run kept its samples (1 coroutine, busy loop: a few hundred samples per
 run), the lateness percentiles are those of all the rounds' samples pooled.  The
 plot needs matplotlib (bench/run.sh uses .venv-published, where it is).
 """
+
 import argparse
 import json
 import statistics
 import sys
 from collections import defaultdict
 
-LAT_LOADS = [("lat1", "1 coroutine"), ("lat1000", "1,000 coroutines"), ("lat10000", "10,000 coroutines")]
+LAT_LOADS = [
+    ("lat1", "1 coroutine"),
+    ("lat1000", "1,000 coroutines"),
+    ("lat10000", "10,000 coroutines"),
+]
 COLUMNS = [  # (key, header)
     (("published", "asyncio"), "aalink 0.2.3"),
     (("port", "asyncio"), "port"),
@@ -70,7 +75,9 @@ def fmt_ratio(a, b):
 
 
 class Row:
-    def __init__(self, label, load, get, agg="median", fmt=fmt_ms, ratio=True, floor=False, stat=None):
+    def __init__(
+        self, label, load, get, agg="median", fmt=fmt_ms, ratio=True, floor=False, stat=None
+    ):
         self.label, self.load, self.get, self.agg, self.fmt = label, load, get, agg, fmt
         self.ratio, self.floor, self.stat = ratio, floor, stat
 
@@ -111,21 +118,72 @@ def rows():
     for load, name in LAT_LOADS:
         out.append(Row(f"{name}: median lateness", load, lat("median"), floor=True, stat="median"))
         out.append(Row(f"{name}: p99 lateness", load, lat("p99"), floor=True, stat="p99"))
-    out.append(Row("10,000: grid points delivered", "lat10000", lambda r: 100.0 * r["delivered_fraction"],
-                   fmt=fmt_pct, ratio=False))
-    out.append(Row("10,000: drift of median lateness, last third − first third", "lat10000",
-                   lambda r: r.get("drift_ms"), ratio=False))
-    out.append(Row("10,000: CPU of the process", "lat10000", lambda r: r.get("cpu_percent"), fmt=fmt_pct,
-                   ratio=False))
-    out.append(Row("10,000: time in garbage collection, % of the run", "lat10000",
-                   lambda r: r.get("gc_percent"), fmt=fmt_pct, ratio=False, floor=True))
-    out.append(Row("idle: CPU, % of a core", "idle", lambda r: r["cpu_percent"], fmt=lambda x: fmt_pct(x, 3)))
-    out.append(Row("idle: thread wake-ups (context switches) per s", "idle", lambda r: r.get("switches_per_s"),
-                   fmt=lambda x: "—" if x is None else f"{x:.0f}"))
-    out.append(Row("busy loop (4 ms callbacks): max lateness (worst run)", "busy", lat("max"), agg="max"))
+    out.append(
+        Row(
+            "10,000: grid points delivered",
+            "lat10000",
+            lambda r: 100.0 * r["delivered_fraction"],
+            fmt=fmt_pct,
+            ratio=False,
+        )
+    )
+    out.append(
+        Row(
+            "10,000: drift of median lateness, last third − first third",
+            "lat10000",
+            lambda r: r.get("drift_ms"),
+            ratio=False,
+        )
+    )
+    out.append(
+        Row(
+            "10,000: CPU of the process",
+            "lat10000",
+            lambda r: r.get("cpu_percent"),
+            fmt=fmt_pct,
+            ratio=False,
+        )
+    )
+    out.append(
+        Row(
+            "10,000: time in garbage collection, % of the run",
+            "lat10000",
+            lambda r: r.get("gc_percent"),
+            fmt=fmt_pct,
+            ratio=False,
+            floor=True,
+        )
+    )
+    out.append(
+        Row(
+            "idle: CPU, % of a core",
+            "idle",
+            lambda r: r["cpu_percent"],
+            fmt=lambda x: fmt_pct(x, 3),
+        )
+    )
+    out.append(
+        Row(
+            "idle: thread wake-ups (context switches) per s",
+            "idle",
+            lambda r: r.get("switches_per_s"),
+            fmt=lambda x: "—" if x is None else f"{x:.0f}",
+        )
+    )
+    out.append(
+        Row("busy loop (4 ms callbacks): max lateness (worst run)", "busy", lat("max"), agg="max")
+    )
     out.append(Row("busy loop: median lateness", "busy", lat("median"), stat="median"))
-    out.append(Row("busy loop: grid points delivered in time (worst run)", "busy", busy_delivered,
-                   agg="min", fmt=fmt_pct, ratio=False))
+    out.append(
+        Row(
+            "busy loop: grid points delivered in time (worst run)",
+            "busy",
+            busy_delivered,
+            agg="min",
+            fmt=fmt_pct,
+            ratio=False,
+        )
+    )
     return out
 
 
@@ -134,19 +192,27 @@ RATIOS = {"ratio": ("published", "port"), "base_ratio": ("baseline", "port")}
 
 
 def table(meta, by):
-    present = [c for c in COLUMNS
-               if (c[0] in RATIOS and all(by_has(by, (i, "asyncio")) for i in RATIOS[c[0]]))
-               or (c[0] not in RATIOS and by_has(by, c[0]))]
+    present = [
+        c
+        for c in COLUMNS
+        if (c[0] in RATIOS and all(by_has(by, (i, "asyncio")) for i in RATIOS[c[0]]))
+        or (c[0] not in RATIOS and by_has(by, c[0]))
+    ]
     base = meta.get("baseline_commit") or "baseline"
-    lines = ["| measure | " + " | ".join(h.format(base=base) for _, h in present) + " |",
-             "|---|" + "---|" * len(present)]
+    lines = [
+        "| measure | " + " | ".join(h.format(base=base) for _, h in present) + " |",
+        "|---|" + "---|" * len(present),
+    ]
     for row in rows():
         cells = []
         for key, _ in present:
             if key in RATIOS:
                 num, den = RATIOS[key]
-                cells.append(fmt_ratio(row.value(by, num, "asyncio"), row.value(by, den, "asyncio"))
-                             if row.ratio else "")
+                cells.append(
+                    fmt_ratio(row.value(by, num, "asyncio"), row.value(by, den, "asyncio"))
+                    if row.ratio
+                    else ""
+                )
             elif key[0] == "floor" and not row.floor:
                 cells.append("")
             else:
@@ -176,15 +242,26 @@ def caption(meta, runs):
     parts = [
         f"{meta['mode']} run of {meta['started']}, {meta['rounds']} round(s) on asyncio"
         f", {meta['uvloop_rounds']} on uvloop"
-        + (f" and {meta['relay_rounds']} of the port on a loop without add_reader (relay)"
-           if meta.get("relay_rounds") else "")
+        + (
+            f" and {meta['relay_rounds']} of the port on a loop without add_reader (relay)"
+            if meta.get("relay_rounds")
+            else ""
+        )
         + ", alternating A/B in one private network namespace;",
-        f"240 bpm, coroutines looping `await link.sync(1/4)`; lateness = `link.beat` after resuming − target;",
-        f"{meta['durations_s']['lateness']:g} s per lateness run, {meta['durations_s']['idle']:g} s idle,"
+        (
+            "240 bpm, coroutines looping `await link.sync(1/4)`; "
+            "lateness = `link.beat` after resuming − target;"
+        ),
+        f"{meta['durations_s']['lateness']:g} s per lateness run, "
+        f"{meta['durations_s']['idle']:g} s idle,"
         f" {meta['durations_s']['busy']:g} s busy loop; port at commit {meta['git_commit']}"
-        + (" plus uncommitted changes to its sources" if meta.get("port_sources_modified") else "") + ";",
-        f"{meta['cpus']} CPUs ({meta['machine']}); load average {meta['loadavg_start'][0]:.2f} at start,"
-        f" {meta['loadavg_end'][0]:.2f} at end",
+        + (" plus uncommitted changes to its sources" if meta.get("port_sources_modified") else "")
+        + ";",
+        (
+            f"{meta['cpus']} CPUs ({meta['machine']}); "
+            f"load average {meta['loadavg_start'][0]:.2f} at start,"
+            f" {meta['loadavg_end'][0]:.2f} at end"
+        ),
     ]
     other = meta.get("other_load_cores")
     if other is not None:
@@ -195,12 +272,17 @@ def caption(meta, runs):
     if "published" not in impls:
         parts.append("aalink 0.2.3 could not be installed: the port only.")
     if "baseline" in impls:
-        parts.append(f"port @ {meta.get('baseline_commit') or 'baseline'}: a second build of the port,"
-                     f" from that commit, measured in the same rounds.")
+        parts.append(
+            f"port @ {meta.get('baseline_commit') or 'baseline'}: a second build of the port,"
+            f" from that commit, measured in the same rounds."
+        )
     failed = [r for r in runs if not r["ok"]]
     if failed:
-        parts.append(f"{len(failed)} run(s) failed: "
-                     + "; ".join(f"{r['impl']}/{r['loop']}/{r['load']}" for r in failed) + ".")
+        parts.append(
+            f"{len(failed)} run(s) failed: "
+            + "; ".join(f"{r['impl']}/{r['loop']}/{r['load']}" for r in failed)
+            + "."
+        )
     early = sum(r["result"].get("early", 0) for r in runs if r["ok"])
     if early:
         parts.append(f"WARNING: {early} resume(s) happened before their beat.")
@@ -219,7 +301,11 @@ def plot(meta, by, path):
         ("port", "asyncio"): ("port", "tab:blue", "-"),
         ("published", "uvloop"): ("aalink 0.2.3, uvloop", "tab:red", ":"),
         ("port", "uvloop"): ("port, uvloop", "tab:blue", ":"),
-        ("baseline", "asyncio"): (f"port @ {meta.get('baseline_commit') or 'baseline'}", "tab:green", "-."),
+        ("baseline", "asyncio"): (
+            f"port @ {meta.get('baseline_commit') or 'baseline'}",
+            "tab:green",
+            "-.",
+        ),
         ("floor", "asyncio"): ("asyncio floor (no Link)", "0.45", "--"),
         ("floor", "uvloop"): ("uvloop floor (no Link)", "0.65", ":"),
     }
@@ -234,8 +320,13 @@ def plot(meta, by, path):
             # Mixture of the runs (equal weight): mean of their CDFs.
             xs = np.unique(np.concatenate([c[:, 1] for c in curves]))
             xs = np.clip(xs, 1e-3, None)
-            cdf = np.mean([np.interp(xs, np.clip(c[:, 1], 1e-3, None), c[:, 0], left=0.0, right=1.0)
-                           for c in curves], axis=0)
+            cdf = np.mean(
+                [
+                    np.interp(xs, np.clip(c[:, 1], 1e-3, None), c[:, 0], left=0.0, right=1.0)
+                    for c in curves
+                ],
+                axis=0,
+            )
             exceed = np.clip(1.0 - cdf, 1e-4, 1.0)
             ax.step(xs, exceed, where="post", color=color, ls=ls, lw=1.8, label=label)
         ax.set_xscale("log")
@@ -248,8 +339,16 @@ def plot(meta, by, path):
     axes.flat[0].legend(fontsize=8, loc="lower left")
 
     ax = axes.flat[4]  # idle CPU
-    keys = [k for k in [("published", "asyncio"), ("port", "asyncio"), ("published", "uvloop"), ("port", "uvloop")]
-            if by.get((k[0], k[1], "idle"))]
+    keys = [
+        k
+        for k in [
+            ("published", "asyncio"),
+            ("port", "asyncio"),
+            ("published", "uvloop"),
+            ("port", "uvloop"),
+        ]
+        if by.get((k[0], k[1], "idle"))
+    ]
     vals = [statistics.median(r["cpu_percent"] for r in by[(k[0], k[1], "idle")]) for k in keys]
     ax.bar(range(len(keys)), vals, color=[styles[k][1] for k in keys], alpha=0.85)
     ax.set_xticks(range(len(keys)))
@@ -262,19 +361,24 @@ def plot(meta, by, path):
 
     ax = axes.flat[5]
     ax.axis("off")
-    note = (f"aalink C port vs aalink 0.2.3 (PyPI)\n240 bpm, coroutines looping\n`b = await link.sync(1/4)`\n"
-            f"lateness = link.beat after resuming − b\n\n{meta['mode']} run, {meta['started']}\n"
-            f"{meta['cpus']} CPUs; other load {meta.get('other_load_cores', float('nan')):.2f} cores\n"
-            f"port at {meta['git_commit']}"
-            + (" (+ local changes)" if meta.get("port_sources_modified") else "")
-            + "\n\nabsolute numbers are machine-dependent:\ncompare curves within one run")
+    note = (
+        "aalink C port vs aalink 0.2.3 (PyPI)\n240 bpm, coroutines looping\n"
+        "`b = await link.sync(1/4)`\n"
+        f"lateness = link.beat after resuming − b\n\n{meta['mode']} run, {meta['started']}\n"
+        f"{meta['cpus']} CPUs; other load {meta.get('other_load_cores', float('nan')):.2f} cores\n"
+        f"port at {meta['git_commit']}"
+        + (" (+ local changes)" if meta.get("port_sources_modified") else "")
+        + "\n\nabsolute numbers are machine-dependent:\ncompare curves within one run"
+    )
     ax.text(0.02, 0.95, note, va="top", family="monospace", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("results")
     ap.add_argument("--markdown", help="also write the table and its caption to this file")
     ap.add_argument("--plot", help="write the PNG plot here")

@@ -19,8 +19,17 @@ RAW_MAX = 5000  # runs with at most this many samples keep them all (pooled late
 def summarize(values):
     v = sorted(values)
     if not v:
-        return {"n": 0, "min": None, "median": None, "mean": None, "p90": None,
-                "p99": None, "p999": None, "max": None, "cdf": []}
+        return {
+            "n": 0,
+            "min": None,
+            "median": None,
+            "mean": None,
+            "p90": None,
+            "p99": None,
+            "p999": None,
+            "max": None,
+            "cdf": [],
+        }
     return {
         "n": len(v),
         "min": v[0],

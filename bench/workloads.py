@@ -13,6 +13,7 @@ Lateness of a resume = `link.beat` read right after the coroutine resumes
 minus the grid point the future returned, in ms (60000 / bpm per beat).
 Must run inside a private network namespace: it enables Link.
 """
+
 import argparse
 import asyncio
 import json
@@ -114,8 +115,8 @@ async def lateness(args):
 
     lat_ms = [x * MS_PER_BEAT for x in lat]
     third = (beat1 - beat0) / 3
-    first = [l for l, b in zip(lat_ms, at) if b < beat0 + third]
-    last = [l for l, b in zip(lat_ms, at) if b >= beat1 - third]
+    first = [x for x, b in zip(lat_ms, at) if b < beat0 + third]
+    last = [x for x, b in zip(lat_ms, at) if b >= beat1 - third]
     out = {
         "n": args.n,
         "expected": expected_per_coroutine * args.n,
@@ -224,7 +225,9 @@ async def busy(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("workload", choices=["lateness", "idle", "busy"])
     ap.add_argument("--n", type=int, default=1, help="coroutines (lateness)")
     ap.add_argument("--duration", type=float, default=6.0, help="measured seconds")

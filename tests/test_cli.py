@@ -228,8 +228,8 @@ def test_no_enable_starts_with_a_local_timeline(monitor):
 # ---------------------------------------------------------------- plain mode
 
 def run_plain(*args, timeout=TIMEOUT):
-    return subprocess.run([PY, "-m", "aalink", *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    return subprocess.run([PY, "-m", "aalink", *args], capture_output=True,
+                          stdin=subprocess.DEVNULL,
                           timeout=timeout, text=True)
 
 
@@ -342,7 +342,8 @@ def test_live_screen_shows_lateness_stats(monitor):
     """Issue 8: the monitor shows how late its beats were resolved."""
     m = monitor("--tempo", "600", "--no-enable")
     m.expect(r"timing\s+no beat resolved yet")
-    match = m.expect(r"timing\s+late p50 ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms\s+\((\d+) beats\)")
+    match = m.expect(r"timing\s+late p50 ([\d.]+) ms\s+p99 ([\d.]+) ms"
+                     r"\s+max ([\d.]+) ms\s+\((\d+) beats\)")
     p50, p99, worst = map(float, match.groups()[:3])
     assert 0 <= p50 <= p99 <= worst < 1000
     assert int(match.group(4)) >= 1

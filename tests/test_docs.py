@@ -85,7 +85,7 @@ def test_signatures_are_introspectable():
 
 
 def test_the_monitor_modules_are_documented():
-    from aalink import __main__ as main_module  # noqa: F401  (does not run: not __main__)
+    from aalink import __main__ as main_module
     from aalink import monitor
 
     assert main_module.__doc__ and "python -m aalink" in main_module.__doc__
