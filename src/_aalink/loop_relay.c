@@ -13,7 +13,7 @@
  * second thread that takes the GIL and posts the callback itself, which is
  * what delivers when the main thread runs no Python (an idle loop waits in
  * its selector with the GIL released, so that thread gets it at once).
- * Whichever posts second posts a drain with nothing to do: harmless. */
+ * Whichever posts second posts a callback with nothing to deliver: harmless. */
 #include "loop_relay.h"
 
 #include <errno.h>

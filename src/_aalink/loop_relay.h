@@ -1,7 +1,7 @@
 /* loop_relay.h - delivery for event loops without add_reader().
  *
  * Windows' proactor loop cannot watch a descriptor.  For such loops a relay
- * thread waits on the wake descriptor and posts the drain callback with
+ * thread waits on the wake descriptor and posts the waker's callback with
  * loop.call_soon_threadsafe, taking the GIL to do so.  The scheduler thread
  * itself still never waits for the GIL: only this relay does, and it checks
  * for interpreter finalization first (the exit hook stops relays before). */
