@@ -62,14 +62,13 @@ static void relay_free(aal_relay *r)
  * dropped: there is nothing to deliver to. */
 static void post_callback(aal_relay *r)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    PyObject *in_flight = PyErr_GetRaisedException();
     PyObject *res = PyObject_CallMethodOneArg(r->loop, r->method, r->callback);
     if (res)
         Py_DECREF(res);
     else
         PyErr_Clear();
-    PyErr_Restore(type, value, tb);
+    PyErr_SetRaisedException(in_flight);
 }
 
 /* Runs on the main thread, with the GIL, between two bytecodes. */
