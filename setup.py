@@ -57,17 +57,23 @@ def platform_macros():
     return [("LINK_PLATFORM_LINUX", "1")]
 
 
+SHIM = "link_shim/aal_link.cpp"
+
+
 class BuildExt(build_ext):
     """C files as C11, the shim as C++14; warnings on; headers found late so
-    that sdist and metadata work without Link installed."""
+    that sdist and metadata work without Link installed.
+
+    Only public setuptools API: the C flags go in the Extension's
+    extra_compile_args; the shim is compiled here with its own flags and
+    linked in through extra_objects.  Both are passed as extra_postargs, so
+    they come after Python's own CFLAGS and our -O level wins."""
 
     def build_extensions(self):
         ext = self.extensions[0]
         ext.include_dirs[:0] = find_headers()
-        compiler = self.compiler
-        if compiler.compiler_type == "msvc":
-            return super().build_extensions()
-        original = compiler._compile
+        if self.compiler.compiler_type == "msvc" or SHIM not in ext.sources:
+            return super().build_extensions()  # MSVC: flag-free; or flags already set
         debug = os.environ.get("AALINK_DEBUG") == "1"
         sanitize = os.environ.get("AALINK_SANITIZE") == "1"
         common = ["-Wall", "-Wextra", "-fvisibility=hidden"]
@@ -75,16 +81,17 @@ class BuildExt(build_ext):
         if sanitize:
             common += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
             ext.extra_link_args += ["-fsanitize=address,undefined"]
-
-        def compile_one(obj, src, ext_, cc_args, extra_postargs, pp_opts):
-            if src.endswith(".cpp"):
-                flags = ["-std=c++14"] + common
-            else:
-                flags = ["-std=c11", "-Wno-missing-field-initializers"] + common
-            # Python's own CFLAGS may carry -O3/-g; ours come last and win.
-            original(obj, src, ext_, cc_args, flags + list(extra_postargs or []), pp_opts)
-
-        compiler._compile = compile_one
+        ext.extra_compile_args += ["-std=c11", "-Wno-missing-field-initializers"] + common
+        ext.sources = [s for s in ext.sources if s != SHIM]
+        ext.extra_objects += self.compiler.compile(
+            [SHIM],
+            output_dir=self.build_temp,
+            macros=ext.define_macros,
+            include_dirs=ext.include_dirs,
+            debug=self.debug,
+            extra_postargs=["-std=c++14"] + common,
+            depends=ext.depends,
+        )
         ext.extra_link_args += ["-lstdc++", "-pthread"]
         super().build_extensions()
 
@@ -93,7 +100,7 @@ class BuildExt(build_ext):
 other_platform = "_posix.c" if sys.platform == "win32" else "_win32.c"
 sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src" / "_aalink").glob("*.c"))
 sources = [s for s in sources if not s.endswith(other_platform)]
-sources.append("link_shim/aal_link.cpp")
+sources.append(SHIM)
 # Link's sockets and interface discovery, and the 1 ms timer, on Windows.
 libraries = ["ws2_32", "iphlpapi", "winmm"] if sys.platform == "win32" else []
 
@@ -105,6 +112,9 @@ setup(
             include_dirs=["link_shim", "src/_aalink"],
             define_macros=platform_macros(),
             libraries=libraries,
+            # The shim is compiled apart (see BuildExt): a change to it or to
+            # its header rebuilds the extension.
+            depends=[SHIM, "link_shim/aal_link.h"],
             language="c++",
         )
     ],

@@ -1,4 +1,5 @@
-/* beatmath.h - pure beat-grid arithmetic, no Python, no Link. */
+/* beatmath.h - pure beat-grid arithmetic, no Python, no Link.
+ * Thread: any.  GIL: not needed.  Locks: none.  Realtime-safe. */
 #ifndef AAL_BEATMATH_H
 #define AAL_BEATMATH_H
 

@@ -22,23 +22,17 @@ int aal_to_finite_double(PyObject *obj, const char *what, double *out)
              * __float__ raised: say which argument, keep the cause.  A
              * ValueError (Decimal('sNaN')) stays a ValueError. */
             bool value_error = PyErr_ExceptionMatches(PyExc_ValueError);
-            PyObject *type, *cause, *tb;
-            PyErr_Fetch(&type, &cause, &tb);
-            PyErr_NormalizeException(&type, &cause, &tb);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
+            PyObject *cause = PyErr_GetRaisedException();
             if (value_error)
                 PyErr_Format(PyExc_ValueError, "%s must be a finite real number (%S)", what,
                              cause);
             else
                 PyErr_Format(PyExc_TypeError, "%s must be a real number, not %.100s", what,
                              Py_TYPE(obj)->tp_name);
-            PyObject *etype, *exc, *etb;
-            PyErr_Fetch(&etype, &exc, &etb);
-            PyErr_NormalizeException(&etype, &exc, &etb);
+            PyObject *exc = PyErr_GetRaisedException();
             if (cause)
                 PyException_SetCause(exc, cause); /* steals cause */
-            PyErr_Restore(etype, exc, etb);
+            PyErr_SetRaisedException(exc);
         }
         return -1;
     }

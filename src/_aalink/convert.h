@@ -1,5 +1,8 @@
 /* convert.h - conversions between Python objects and C values, with clear
- * errors. */
+ * errors.
+ *
+ * Every function here: Thread: any Python thread.  GIL: held (they may call
+ * Python: __float__, __index__, a method).  Locks: none. */
 #ifndef AAL_CONVERT_H
 #define AAL_CONVERT_H
 

@@ -1,7 +1,11 @@
 /* lateness.h - constant-memory histogram of how late futures were resolved.
  *
  * Log-linear buckets over microseconds (exact below 16 us, then 8 buckets
- * per power of two: under 7 % relative error), up to about 12 days. */
+ * per power of two: under 7 % relative error), up to about 12 days.
+ *
+ * Not thread-safe: a Link's histogram is only touched with the GIL held
+ * (recorded on the loop's thread, read or reset from any Python thread).
+ * No allocation, no locks. */
 #ifndef AAL_LATENESS_H
 #define AAL_LATENESS_H
 

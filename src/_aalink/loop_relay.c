@@ -13,7 +13,7 @@
  * second thread that takes the GIL and posts the callback itself, which is
  * what delivers when the main thread runs no Python (an idle loop waits in
  * its selector with the GIL released, so that thread gets it at once).
- * Whichever posts second posts a drain with nothing to do: harmless. */
+ * Whichever posts second posts a callback with nothing to deliver: harmless. */
 #include "loop_relay.h"
 
 #include <errno.h>
@@ -62,14 +62,13 @@ static void relay_free(aal_relay *r)
  * dropped: there is nothing to deliver to. */
 static void post_callback(aal_relay *r)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    PyObject *in_flight = PyErr_GetRaisedException();
     PyObject *res = PyObject_CallMethodOneArg(r->loop, r->method, r->callback);
     if (res)
         Py_DECREF(res);
     else
         PyErr_Clear();
-    PyErr_Restore(type, value, tb);
+    PyErr_SetRaisedException(in_flight);
 }
 
 /* Runs on the main thread, with the GIL, between two bytecodes. */

@@ -1,7 +1,7 @@
 /* loop_relay.h - delivery for event loops without add_reader().
  *
  * Windows' proactor loop cannot watch a descriptor.  For such loops a relay
- * thread waits on the wake descriptor and posts the drain callback with
+ * thread waits on the wake descriptor and posts the waker's callback with
  * loop.call_soon_threadsafe, taking the GIL to do so.  The scheduler thread
  * itself still never waits for the GIL: only this relay does, and it checks
  * for interpreter finalization first (the exit hook stops relays before). */
@@ -13,11 +13,16 @@
 typedef struct aal_relay aal_relay;
 
 /* Starts relaying readiness of watch_fd to loop.call_soon_threadsafe(callback).
- * Call with the GIL held.  NULL with an exception on failure. */
+ * Thread: any Python thread.  GIL: held.  Starts two threads: the relay
+ * thread (never takes the GIL) and the GIL thread (takes the GIL to post).
+ * NULL with an exception on failure. */
 aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback);
 
 /* Stops and joins the relay (releasing the GIL meanwhile), then frees it.
- * Call with the GIL held.  NULL is fine. */
+ * Thread: any Python thread, or the exit hook.  GIL: held (released while
+ * joining).  Locks: the relay's mutex, a leaf lock (held for a few
+ * assignments, with or without the GIL, never while waiting for anything
+ * else).  NULL is fine. */
 void aal_relay_stop(aal_relay *relay);
 
 #endif

@@ -1,8 +1,10 @@
-/* loop_waker.c - LoopWaker: a wake descriptor registered with a loop. */
+/* loop_waker.c - LoopWaker: a wake descriptor registered with a loop, which
+ * tells its client (the Link) when a batch is ready or a future is done. */
 #include "loop_waker.h"
 
+#include <stdbool.h>
+
 #include "convert.h"
-#include "link_object.h"
 #include "loop_relay.h"
 #include "platform.h"
 
@@ -11,22 +13,23 @@ typedef struct {
     aalink_state *state;
     int read_fd, write_fd; /* -1 once closed */
     PyObject *loop;
-    PyObject *link_ref; /* weak reference to the Link */
-    aal_relay *relay;   /* for loops without add_reader, else NULL */
+    PyObject *owner_ref; /* weak reference to the client's owner */
+    const aal_waker_client *client;
+    aal_relay *relay;    /* for loops without add_reader, else NULL */
 } LoopWakerObject;
 
 static int LoopWaker_traverse(LoopWakerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->loop);
-    Py_VISIT(self->link_ref);
+    Py_VISIT(self->owner_ref);
     return 0;
 }
 
 static int LoopWaker_clear(LoopWakerObject *self)
 {
     Py_CLEAR(self->loop);
-    Py_CLEAR(self->link_ref);
+    Py_CLEAR(self->owner_ref);
     return 0;
 }
 
@@ -34,60 +37,81 @@ static void LoopWaker_dealloc(LoopWakerObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
-    /* Only reached once no selector holds our drain method, so closing
-     * here cannot leave a stale registration behind. */
+    /* Dropping the loop can run Python: keep the exception in flight. */
+    PyObject *in_flight = PyErr_GetRaisedException();
+    /* Only reached once no selector holds our _on_readable method, so
+     * closing here cannot leave a stale registration behind. */
     aal_wakefd_close(self->read_fd, self->write_fd);
     self->read_fd = self->write_fd = -1;
     LoopWaker_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp); /* the hidden reference of loop_waker_attach */
     Py_DECREF(tp);
+    PyErr_SetRaisedException(in_flight);
 }
 
-/* The add_reader callback: runs on the loop's thread. */
-static PyObject *LoopWaker_drain(LoopWakerObject *self, PyObject *Py_UNUSED(ignored))
+/* A strong reference to the owner: 1 (alive), 0 (gone), -1 (error). */
+static int get_owner(LoopWakerObject *self, PyObject **owner)
+{
+    if (!self->owner_ref) {
+        *owner = NULL;
+        return 0;
+    }
+    return PyWeakref_GetRef(self->owner_ref, owner);
+}
+
+/* The add_reader callback: runs on the loop's thread.  Clears the
+ * descriptor, then tells the client a batch is ready. */
+static PyObject *LoopWaker_on_readable(LoopWakerObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->read_fd < 0)
         Py_RETURN_NONE;
-    aal_wakefd_drain(self->read_fd);
-    PyObject *link = self->link_ref ? PyWeakref_GetObject(self->link_ref) : Py_None;
-    if (link == NULL)
+    aal_wakefd_drain(self->read_fd); /* clears the descriptor */
+    PyObject *owner;
+    int alive = get_owner(self, &owner);
+    if (alive < 0)
         return NULL;
-    if (link == Py_None)
+    if (alive == 0)
         Py_RETURN_NONE;
-    Py_INCREF(link);
-    int rc = link_drain((LinkObject *)link);
-    Py_DECREF(link);
+    int rc = self->client->batch_ready(owner);
+    Py_DECREF(owner);
     if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
-/* Done-callback of the Link's pending futures: watches for cancellation. */
+/* Done-callback of the owner's pending futures: watches for cancellation. */
 static PyObject *LoopWaker_future_done(LoopWakerObject *self, PyObject *fut)
 {
     (void)fut;
-    PyObject *link = self->link_ref ? PyWeakref_GetObject(self->link_ref) : Py_None;
-    if (link == NULL)
+    PyObject *owner;
+    int alive = get_owner(self, &owner);
+    if (alive < 0)
         return NULL;
-    if (link != Py_None) {
-        Py_INCREF(link);
-        link_future_done((LinkObject *)link);
-        Py_DECREF(link);
+    if (alive) {
+        self->client->future_done(owner);
+        Py_DECREF(owner);
     }
     Py_RETURN_NONE;
+}
+
+/* Takes the relay off the waker and stops it; true if there was one. */
+static bool stop_relay(LoopWakerObject *self)
+{
+    if (!self->relay)
+        return false;
+    aal_relay *relay = self->relay;
+    self->relay = NULL;
+    aal_relay_stop(relay);
+    return true;
 }
 
 static PyObject *LoopWaker_close(LoopWakerObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->read_fd < 0)
         Py_RETURN_NONE;
-    if (self->relay) {
-        aal_relay *relay = self->relay;
-        self->relay = NULL;
-        aal_relay_stop(relay);
-    }
-    else if (self->loop) {
+    /* With a relay the loop never watched the descriptor. */
+    if (!stop_relay(self) && self->loop) {
         PyObject *closed = PyObject_CallMethodNoArgs(self->loop, self->state->str_is_closed);
         int is_closed = closed ? PyObject_IsTrue(closed) : -1;
         Py_XDECREF(closed);
@@ -108,7 +132,8 @@ static PyObject *LoopWaker_close(LoopWakerObject *self, PyObject *Py_UNUSED(igno
 }
 
 static PyMethodDef LoopWaker_methods[] = {
-    {"_drain", (PyCFunction)LoopWaker_drain, METH_NOARGS, "Resolve what is due (loop thread)."},
+    {"_on_readable", (PyCFunction)LoopWaker_on_readable, METH_NOARGS,
+     "Clear the descriptor and deliver what is ready (loop thread)."},
     {"close", (PyCFunction)LoopWaker_close, METH_NOARGS, "Unregister and close the descriptor."},
     {"_future_done", (PyCFunction)LoopWaker_future_done, METH_O,
      "Done-callback of pending futures (cancellation)."},
@@ -132,7 +157,8 @@ PyType_Spec LoopWaker_spec = {
     .slots = LoopWaker_slots,
 };
 
-PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link)
+PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *owner,
+                            const aal_waker_client *client)
 {
     LoopWakerObject *self = PyObject_GC_New(LoopWakerObject, state->LoopWaker_type);
     if (!self)
@@ -143,35 +169,37 @@ PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *link)
     self->state = state;
     self->read_fd = self->write_fd = -1;
     self->loop = Py_NewRef(loop);
-    self->link_ref = NULL;
+    self->owner_ref = NULL;
+    self->client = client;
     self->relay = NULL;
     PyObject_GC_Track(self);
 
-    self->link_ref = PyWeakref_NewRef(link, NULL);
-    if (!self->link_ref)
+    self->owner_ref = PyWeakref_NewRef(owner, NULL);
+    if (!self->owner_ref)
         goto fail;
     if (aal_wakefd_open(&self->read_fd, &self->write_fd) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto fail;
     }
-    PyObject *drain = PyObject_GetAttrString((PyObject *)self, "_drain");
-    if (!drain)
+    PyObject *on_readable = PyObject_GetAttrString((PyObject *)self, "_on_readable");
+    if (!on_readable)
         goto fail;
     PyObject *fd = PyLong_FromLong(self->read_fd);
-    PyObject *r = fd ? PyObject_CallMethodObjArgs(loop, state->str_add_reader, fd, drain, NULL)
+    PyObject *r = fd ? PyObject_CallMethodObjArgs(loop, state->str_add_reader, fd, on_readable,
+                                                  NULL)
                      : NULL;
     Py_XDECREF(fd);
     if (!r && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
         /* No add_reader (Windows' proactor loop): relay through
          * call_soon_threadsafe from a thread of our own. */
         PyErr_Clear();
-        self->relay = aal_relay_start(self->read_fd, loop, drain);
-        Py_DECREF(drain);
+        self->relay = aal_relay_start(self->read_fd, loop, on_readable);
+        Py_DECREF(on_readable);
         if (!self->relay)
             goto fail;
         return (PyObject *)self;
     }
-    Py_DECREF(drain);
+    Py_DECREF(on_readable);
     if (!r)
         goto fail;
     Py_DECREF(r);
@@ -186,12 +214,12 @@ fail:
 
 void loop_waker_stop_relay(PyObject *waker)
 {
-    LoopWakerObject *self = (LoopWakerObject *)waker;
-    if (self->relay) {
-        aal_relay *relay = self->relay;
-        self->relay = NULL;
-        aal_relay_stop(relay);
-    }
+    stop_relay((LoopWakerObject *)waker);
+}
+
+PyObject *loop_waker_future_done_callback(PyObject *waker)
+{
+    return PyObject_GetAttrString(waker, "_future_done");
 }
 
 int loop_waker_write_fd(PyObject *waker)

@@ -1,4 +1,6 @@
-/* module.c - aalink._aalink: multi-phase init, module state, exit hook. */
+/* module.c - aalink._aalink: multi-phase init, module state, exit hook.
+ * Thread: exec and clear run on the importing thread; the exit hook runs
+ * on the thread that runs atexit handlers.  GIL: held throughout. */
 #include "module_state.h"
 
 #include "link_object.h"
@@ -58,6 +60,7 @@ static int aalink_exec(PyObject *module)
     st->LoopWaker_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &LoopWaker_spec, NULL);
     if (!st->LoopWaker_type)
         return -1;
+    aal_disallow_instantiation(st->LoopWaker_type); /* 3.9: see compat.h */
     st->Link_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Link_spec, NULL);
     if (!st->Link_type)
         return -1;

@@ -1,4 +1,5 @@
-/* module_state.h - per-module state of aalink._aalink (PEP 489/630). */
+/* module_state.h - per-module state of aalink._aalink (PEP 489/630).
+ * The state is guarded by the GIL: read and written only with it held. */
 #ifndef AAL_MODULE_STATE_H
 #define AAL_MODULE_STATE_H
 
@@ -32,6 +33,8 @@ typedef struct aalink_state {
     LinkObject *live_links;
 } aalink_state;
 
+/* The state of the module that defined `type` (Link), or NULL with an
+ * exception.  Thread: any Python thread.  GIL: held.  Locks: none. */
 aalink_state *aalink_state_of_type(PyTypeObject *type);
 
 #endif
