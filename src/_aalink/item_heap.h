@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "scheduler.h"
+#include "sched_item.h"
 
 typedef struct aal_heap {
     aal_item *items;

@@ -20,15 +20,9 @@
 #include <stdint.h>
 
 #include "aal_link.h"
+#include "sched_item.h"
 
 typedef struct aal_sched aal_sched;
-
-typedef struct aal_item {
-    double target;   /* beat */
-    uint64_t seq;    /* FIFO among equal targets */
-    int64_t lead_us; /* due this long before the beat's time */
-    void *ptr;       /* owned by the consumer's side; never dereferenced here */
-} aal_item;
 
 /* Distinct leads pending at once (each has its own heap). */
 #define AAL_MAX_LEAD_GROUPS 16
