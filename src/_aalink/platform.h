@@ -109,7 +109,7 @@ void aal_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)
 long aal_process_id(void);
 
 /* Link's clock now, in microseconds, read without Link (same clock). */
-int64_t aal_link_clock_now_us(void);
+int64_t aal_os_link_clock_us(void);
 
 /* The clock of time.monotonic() (and asyncio's default loop.time()), in
  * microseconds. */

@@ -156,7 +156,7 @@ static void on_start_stop(bool playing, void *ctx)
  * when it is time to re-check. */
 static void wait_until_locked(aal_sched *s, int64_t due_us)
 {
-    int64_t now = aal_link_clock_now_us();
+    int64_t now = aal_os_link_clock_us();
     int64_t sleep_us = due_us - now - s->spin_us;
     if (sleep_us > 0) {
         if (aal_cond_wait_us(&s->cond, &s->mu, sleep_us))
@@ -167,7 +167,7 @@ static void wait_until_locked(aal_sched *s, int64_t due_us)
     /* The last stretch: watch the clock without the lock, so that pushes
      * and Link's callbacks are never held up. */
     aal_mutex_unlock(&s->mu);
-    while (aal_link_clock_now_us() < due_us) {
+    while (aal_os_link_clock_us() < due_us) {
         if (aal_flag_load(&s->stop))
             break;
     }
@@ -308,7 +308,7 @@ static void *sched_main(void *arg)
         aal_commits_end_locked(s, &commits, now);
         if (!ok) {
             /* Link failed (out of memory?): try again shortly. */
-            wait_until_locked(s, aal_link_clock_now_us() + 1000);
+            wait_until_locked(s, aal_os_link_clock_us() + 1000);
             continue;
         }
         int64_t items_due = hand_over_due_locked(s, now, quantum);
@@ -499,14 +499,14 @@ int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
 static bool wait_reported(aal_sched *s, bool (*seen)(const aal_sched *, double), double value,
                           int64_t timeout_us)
 {
-    int64_t deadline = aal_link_clock_now_us() + timeout_us;
+    int64_t deadline = aal_os_link_clock_us() + timeout_us;
     for (;;) {
         aal_mutex_lock(&s->mu);
         bool ok = seen(s, value);
         aal_mutex_unlock(&s->mu);
         if (ok)
             return true;
-        if (aal_link_clock_now_us() >= deadline)
+        if (aal_os_link_clock_us() >= deadline)
             return false;
         aal_sleep_us(50);
     }
