@@ -4,7 +4,11 @@
  *
  * Locks, in the order they may be taken (never the other way round):
  *
- *   commit_mu  ->  Link's callback lock  ->  mu
+ *   commit_mu  ->  Link's locks (callback, client state)  ->  mu
+ *   registry_mu  ->  mu                  (scheduler.c; the fork handlers)
+ *
+ * (link_object.c holds its session_mu around aal_sched_enable and
+ * aal_sched_stop: session_mu comes before all of these.)
  *
  *   commit_mu  serialises every commit this scheduler makes into Link:
  *              enable/disable (aal_sched_enable), re-founding the session
@@ -21,8 +25,10 @@
  *              thread, under Link's callback lock), which is why no call
  *              that takes Link's callback lock may be made with mu held.
  *
- * The fork handlers take the registry's lock and then every scheduler's mu
- * (see scheduler.c). */
+ * The fork handlers take registry_mu and then every scheduler's mu, so a
+ * child starts with those consistent and unlocked; they do not take
+ * commit_mu, which a child must therefore never take (scheduler.h says
+ * which functions are off limits there). */
 #ifndef AAL_SCHED_INTERNAL_H
 #define AAL_SCHED_INTERNAL_H
 
@@ -34,9 +40,9 @@
 #define AAL_MAX_EVENTS 1024
 
 struct aal_sched {
-    /* Set before the thread starts, read-only after (the fork handler
-     * writes forked, thread_started and wake_fd with mu held, while no other
-     * thread runs). */
+    /* Set at creation.  After that only thread_started changes, on the
+     * owner's thread (aal_sched_stop), and the fork handler sets forked and
+     * clears thread_started in the child, where no other thread runs. */
     aal_link *link;
     aal_session *session; /* the thread's own capture buffer: only it touches it */
     aal_thread thread;
