@@ -1,7 +1,9 @@
-// aal_link.cpp - implements aal_link.h over ableton::Link.
+// aal_link.cpp - implements aal_link.h over ableton::Link: the only file
+// that includes Link.
 //
-// Every entry point is an exception barrier: no C++ exception may cross into
-// C.  Functions that return a status give 0 on success and -1 on failure.
+// Every extern "C" function runs its body through barrier() (below), whose
+// two overloads hold the only catch blocks: no C++ exception crosses into C.
+// Functions that return a status give 0 on success and -1 on failure.
 #include "aal_link.h"
 
 #include <ableton/platforms/Config.hpp>
@@ -74,16 +76,40 @@ namespace {
 
 using micros = std::chrono::microseconds;
 
-template <typename F>
-int guarded(F &&f) noexcept
+// The one exception barrier: every extern "C" function below runs its body
+// through it, so that no C++ exception crosses into C.  Returns what `body`
+// returns, or `failure` when it throws.  The failure type is spelled at each
+// call (barrier<double>(NAN, ...)) so that it is the C function's own.
+template <typename R, typename F>
+R barrier(R failure, F &&body) noexcept
 {
     try {
-        f();
-        return 0;
+        return body();
     }
     catch (...) {
-        return -1;
+        return failure;
     }
+}
+
+// For functions with nothing to report.
+template <typename F>
+void barrier(F &&body) noexcept
+{
+    try {
+        body();
+    }
+    catch (...) {
+    }
+}
+
+// For functions that return a status: 0, or -1 when `body` throws.
+template <typename F>
+int status(F &&body) noexcept
+{
+    return barrier<int>(-1, [&] {
+        body();
+        return 0;
+    });
 }
 
 } // namespace
@@ -92,79 +118,54 @@ extern "C" {
 
 aal_link *aal_link_create(double bpm)
 {
-    try {
-        return new aal_link(bpm);
-    }
-    catch (...) {
-        return nullptr;
-    }
+    return barrier<aal_link *>(nullptr, [&] { return new aal_link(bpm); });
 }
 
 void aal_link_destroy(aal_link *link)
 {
-    try {
-        delete link;
-    }
-    catch (...) {
-    }
+    barrier([&] { delete link; });
 }
 
 int aal_link_enable(aal_link *link, bool enable)
 {
     if (!link) return -1;
-    return guarded([&] { link->link.enable(enable); });
+    return status([&] { link->link.enable(enable); });
 }
 
 bool aal_link_is_enabled(const aal_link *link)
 {
-    try {
-        return link && link->link.isEnabled();
-    }
-    catch (...) {
-        return false;
-    }
+    return barrier<bool>(false, [&] { return link && link->link.isEnabled(); });
 }
 
 int aal_link_enable_start_stop_sync(aal_link *link, bool enable)
 {
     if (!link) return -1;
-    return guarded([&] { link->link.enableStartStopSync(enable); });
+    return status([&] { link->link.enableStartStopSync(enable); });
 }
 
 bool aal_link_is_start_stop_sync_enabled(const aal_link *link)
 {
-    try {
-        return link && link->link.isStartStopSyncEnabled();
-    }
-    catch (...) {
-        return false;
-    }
+    return barrier<bool>(false, [&] { return link && link->link.isStartStopSyncEnabled(); });
 }
 
 int64_t aal_link_num_peers(const aal_link *link)
 {
-    try {
+    return barrier<int64_t>(-1, [&] {
         return link ? static_cast<int64_t>(link->link.numPeers()) : -1;
-    }
-    catch (...) {
-        return -1;
-    }
+    });
 }
 
 int64_t aal_link_clock_micros(const aal_link *link)
 {
-    try {
-        return link ? link->link.clock().micros().count() : -1;
-    }
-    catch (...) {
-        return -1;
-    }
+    return barrier<int64_t>(-1, [&] {
+        return link ? static_cast<int64_t>(link->link.clock().micros().count()) : -1;
+    });
 }
 
 int aal_link_set_num_peers_callback(aal_link *link, aal_peers_fn fn, void *context)
 {
     if (!link) return -1;
-    return guarded([&] {
+    return status([&] {
         link->link.setNumPeersCallback([fn, context](std::size_t peers) {
             if (fn) fn(static_cast<uint64_t>(peers), context);
         });
@@ -174,7 +175,7 @@ int aal_link_set_num_peers_callback(aal_link *link, aal_peers_fn fn, void *conte
 int aal_link_set_tempo_callback(aal_link *link, aal_tempo_fn fn, void *context)
 {
     if (!link) return -1;
-    return guarded([&] {
+    return status([&] {
         link->link.setTempoCallback([fn, context](double bpm) {
             if (fn) fn(bpm, context);
         });
@@ -184,7 +185,7 @@ int aal_link_set_tempo_callback(aal_link *link, aal_tempo_fn fn, void *context)
 int aal_link_set_start_stop_callback(aal_link *link, aal_start_stop_fn fn, void *context)
 {
     if (!link) return -1;
-    return guarded([&] {
+    return status([&] {
         link->link.setStartStopCallback([fn, context](bool playing) {
             if (fn) fn(playing, context);
         });
@@ -193,36 +194,31 @@ int aal_link_set_start_stop_callback(aal_link *link, aal_start_stop_fn fn, void 
 
 aal_session *aal_session_create(void)
 {
-    try {
-        return new aal_session();
-    }
-    catch (...) {
-        return nullptr;
-    }
+    return barrier<aal_session *>(nullptr, [] { return new aal_session(); });
 }
 
 void aal_session_destroy(aal_session *session)
 {
-    delete session;
+    barrier([&] { delete session; });
 }
 
 int aal_link_capture_app_session(const aal_link *link, aal_session *session)
 {
     if (!link || !session) return -1;
-    return guarded([&] { session->state = link->link.captureAppSessionState(); });
+    return status([&] { session->state = link->link.captureAppSessionState(); });
 }
 
 int aal_link_commit_app_session(aal_link *link, const aal_session *session)
 {
     if (!link || !session) return -1;
-    return guarded([&] { link->link.commitAppSessionState(session->state); });
+    return status([&] { link->link.commitAppSessionState(session->state); });
 }
 
 int aal_link_snapshot(const aal_link *link, aal_session *session, double quantum,
                       aal_snapshot *out)
 {
     if (!link || !session || !out) return -1;
-    return guarded([&] {
+    return status([&] {
         session->state = link->link.captureAppSessionState();
         const micros now = link->link.clock().micros();
         const auto &s = session->state;
@@ -236,95 +232,75 @@ int aal_link_snapshot(const aal_link *link, aal_session *session, double quantum
 
 double aal_session_tempo(const aal_session *session)
 {
-    try {
-        return session ? session->state.tempo() : NAN;
-    }
-    catch (...) {
-        return NAN;
-    }
+    return barrier<double>(NAN, [&] { return session ? session->state.tempo() : NAN; });
 }
 
 int aal_session_set_tempo(aal_session *session, double bpm, int64_t at_us)
 {
     if (!session) return -1;
-    return guarded([&] { session->state.setTempo(bpm, micros(at_us)); });
+    return status([&] { session->state.setTempo(bpm, micros(at_us)); });
 }
 
 double aal_session_beat_at_time(const aal_session *session, int64_t time_us, double quantum)
 {
-    try {
+    return barrier<double>(NAN, [&] {
         return session ? session->state.beatAtTime(micros(time_us), quantum) : NAN;
-    }
-    catch (...) {
-        return NAN;
-    }
+    });
 }
 
 double aal_session_phase_at_time(const aal_session *session, int64_t time_us, double quantum)
 {
-    try {
+    return barrier<double>(NAN, [&] {
         return session ? session->state.phaseAtTime(micros(time_us), quantum) : NAN;
-    }
-    catch (...) {
-        return NAN;
-    }
+    });
 }
 
 int64_t aal_session_time_at_beat(const aal_session *session, double beat, double quantum)
 {
-    try {
-        return session ? session->state.timeAtBeat(beat, quantum).count() : INT64_MIN;
-    }
-    catch (...) {
-        return INT64_MIN;
-    }
+    return barrier<int64_t>(INT64_MIN, [&] {
+        return session ? static_cast<int64_t>(session->state.timeAtBeat(beat, quantum).count())
+                       : INT64_MIN;
+    });
 }
 
 int aal_session_request_beat_at_time(aal_session *session, double beat, int64_t time_us,
                                      double quantum)
 {
     if (!session) return -1;
-    return guarded([&] { session->state.requestBeatAtTime(beat, micros(time_us), quantum); });
+    return status([&] { session->state.requestBeatAtTime(beat, micros(time_us), quantum); });
 }
 
 int aal_session_force_beat_at_time(aal_session *session, double beat, int64_t time_us,
                                    double quantum)
 {
     if (!session) return -1;
-    return guarded([&] { session->state.forceBeatAtTime(beat, micros(time_us), quantum); });
+    return status([&] { session->state.forceBeatAtTime(beat, micros(time_us), quantum); });
 }
 
 int aal_session_set_is_playing(aal_session *session, bool playing, int64_t time_us)
 {
     if (!session) return -1;
-    return guarded([&] { session->state.setIsPlaying(playing, micros(time_us)); });
+    return status([&] { session->state.setIsPlaying(playing, micros(time_us)); });
 }
 
 bool aal_session_is_playing(const aal_session *session)
 {
-    try {
-        return session && session->state.isPlaying();
-    }
-    catch (...) {
-        return false;
-    }
+    return barrier<bool>(false, [&] { return session && session->state.isPlaying(); });
 }
 
 int64_t aal_session_time_for_is_playing(const aal_session *session)
 {
-    try {
-        return session ? session->state.timeForIsPlaying().count() : INT64_MIN;
-    }
-    catch (...) {
-        return INT64_MIN;
-    }
+    return barrier<int64_t>(INT64_MIN, [&] {
+        return session ? static_cast<int64_t>(session->state.timeForIsPlaying().count())
+                       : INT64_MIN;
+    });
 }
 
 int aal_session_request_beat_at_start_playing_time(aal_session *session, double beat,
                                                    double quantum)
 {
     if (!session) return -1;
-    return guarded([&] { session->state.requestBeatAtStartPlayingTime(beat, quantum); });
+    return status([&] { session->state.requestBeatAtStartPlayingTime(beat, quantum); });
 }
 
 int aal_session_set_is_playing_and_request_beat_at_time(aal_session *session, bool playing,
@@ -332,7 +308,7 @@ int aal_session_set_is_playing_and_request_beat_at_time(aal_session *session, bo
                                                         double quantum)
 {
     if (!session) return -1;
-    return guarded([&] {
+    return status([&] {
         session->state.setIsPlayingAndRequestBeatAtTime(playing, micros(time_us), beat, quantum);
     });
 }

@@ -1,4 +1,5 @@
-/* item_heap.c - binary min-heap of scheduler items. */
+/* item_heap.c - a binary min-heap of scheduler items by (target, seq); no
+ * locks of its own (see item_heap.h). */
 #include "item_heap.h"
 
 #include <stdlib.h>

@@ -1,10 +1,15 @@
-/* item_heap.h - a binary min-heap of scheduler items by (target, seq). */
+/* item_heap.h - a binary min-heap of scheduler items by (target, seq).
+ *
+ * Contracts, the same for every function: Thread: the heap's owner; not
+ * thread-safe: the caller serialises access (the scheduler calls these with
+ * s->mu held, or on a heap it has taken out of the scheduler).  GIL: may be
+ * held.  Locks: none.  They allocate (realloc), so not realtime-safe. */
 #ifndef AAL_ITEM_HEAP_H
 #define AAL_ITEM_HEAP_H
 
 #include <stddef.h>
 
-#include "scheduler.h"
+#include "sched_item.h"
 
 typedef struct aal_heap {
     aal_item *items;

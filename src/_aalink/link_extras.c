@@ -47,7 +47,7 @@ PyObject *Link_get_clock_offset(LinkObject *self, void *closure)
     double best = 0.0, best_span = 1e9;
     for (int i = 0; i < 3; i++) {
         int64_t a = aal_monotonic_now_us();
-        int64_t link = aal_link_clock_now_us();
+        int64_t link = aal_os_link_clock_us();
         int64_t b = aal_monotonic_now_us();
         if ((double)(b - a) < best_span) {
             best_span = (double)(b - a);

@@ -39,7 +39,8 @@ typedef pthread_once_t aal_once_flag;
 #include <intrin.h>
 #endif
 
-/* A flag another thread polls while it spins (relaxed atomic access). */
+/* A flag another thread polls while it spins (relaxed atomic access).
+ * Thread: any.  GIL: may be held.  Locks: none. */
 static inline bool aal_flag_load(const bool *flag)
 {
 #ifdef _MSC_VER
@@ -58,7 +59,7 @@ static inline void aal_flag_store(bool *flag, bool value)
 #endif
 }
 
-/* Index of the highest set bit of v (v > 0). */
+/* Index of the highest set bit of v (v > 0).  Pure. */
 static inline int aal_highest_bit(uint64_t v)
 {
 #ifdef _MSC_VER
@@ -70,8 +71,17 @@ static inline int aal_highest_bit(uint64_t v)
 #endif
 }
 
+/* Contracts.  Every function below may be called from any thread, and
+ * none takes a lock of its own but the one it is given.  Whether the GIL
+ * may be held follows from whether it blocks: those that wait say so
+ * ("GIL: must not be held"), unless the caller knows the wait is short
+ * (aal_mutex_lock on a mutex whose holders never wait for the GIL, as
+ * every mutex of the scheduler). */
+
 /* Locks and condition variables.  The init functions return 0 or an errno
- * value; the rest cannot fail in a correct program. */
+ * value; the rest cannot fail in a correct program.  Not recursive.
+ * aal_mutex_lock blocks while another thread holds m; aal_cond_wait and
+ * aal_cond_wait_us release m while they wait (GIL: must not be held). */
 int aal_mutex_init(aal_mutex *m);
 void aal_mutex_destroy(aal_mutex *m);
 void aal_mutex_lock(aal_mutex *m);
@@ -86,45 +96,64 @@ void aal_cond_wait(aal_cond *c, aal_mutex *m);
  * time is up, true when woken (or spuriously: callers re-check). */
 bool aal_cond_wait_us(aal_cond *c, aal_mutex *m, int64_t delta_us);
 
-/* Runs fn once per process, however many threads call this. */
+/* Runs fn once per process, however many threads call this (the others
+ * wait for it to finish). */
 void aal_once(aal_once_flag *flag, void (*fn)(void));
 
-/* Sleeps the calling thread for about `us` microseconds. */
+/* Sleeps the calling thread for about `us` microseconds.  GIL: must not be
+ * held. */
 void aal_sleep_us(int64_t us);
 
-/* Threads: 0 or an errno value. */
+/* Threads: 0 or an errno value.  aal_thread_join blocks until t ends (GIL:
+ * must not be held if t may need it); never join the calling thread. */
 int aal_thread_start(aal_thread *t, void *(*main)(void *), void *arg);
 void aal_thread_join(aal_thread t);
 
-/* Ask the OS for the finest timer resolution/slack for the calling thread. */
+/* Ask the OS for the finest timer resolution/slack for the calling thread.
+ * Thread: a native thread of ours, at its start. */
 void aal_thread_tight_timers(void);
 
-/* Give the calling thread a name visible in ps/top/gdb (best effort). */
+/* Give the calling thread a name visible in ps/top/gdb (best effort).
+ * Thread: a native thread of ours, at its start. */
 void aal_thread_set_name(const char *name);
 
-/* Handlers around fork() (POSIX); nothing where there is no fork. */
+/* Handlers around fork() (POSIX); nothing where there is no fork.  The
+ * handlers run on the thread that forks, with whatever it holds (the GIL,
+ * for a fork from Python): they must take only locks whose holders never
+ * wait for the GIL. */
 void aal_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 /* This process's id: a thread started by a parent process is not ours. */
 long aal_process_id(void);
 
-/* Link's clock now, in microseconds, read without Link (same clock). */
-int64_t aal_link_clock_now_us(void);
-
-/* The clock of time.monotonic() (and asyncio's default loop.time()), in
- * microseconds. */
+/* Two clocks.  Thread: any.  GIL: may be held.  Locks: none; they never
+ * fail.
+ *
+ * aal_os_link_clock_us: Link's clock (Linux: CLOCK_MONOTONIC_RAW; macOS:
+ * the uptime clock of mach_absolute_time; Windows: QueryPerformanceCounter),
+ * in microseconds, read straight from the OS.  The same clock as the shim's
+ * aal_link_clock_micros(link), which reads it through a Link instance.  Use
+ * this one where no Link is at hand or wanted: spin loops, deadlines, a
+ * forked child, clock offsets; use aal_link_clock_micros for the time that
+ * goes with a captured session (it can fail, -1, like any call into Link).
+ *
+ * aal_monotonic_now_us: the clock of time.monotonic() (and asyncio's default
+ * loop.time()), in microseconds. */
+int64_t aal_os_link_clock_us(void);
 int64_t aal_monotonic_now_us(void);
 
 /* Wake descriptor: readable after aal_wakefd_signal until drained.
  * Linux: one eventfd (read_fd == write_fd); other POSIX systems: a
  * non-blocking pipe; Windows: a connected pair of loopback sockets (what a
- * selector loop's add_reader can watch there). */
+ * selector loop's add_reader can watch there).  open, signal, drain and
+ * close never block (signal may be called with any lock held; a full pipe
+ * already wakes the reader).  GIL: may be held. */
 int aal_wakefd_open(int *read_fd, int *write_fd);
 void aal_wakefd_signal(int write_fd);
 void aal_wakefd_drain(int read_fd);
 void aal_wakefd_close(int read_fd, int write_fd);
 /* Blocks until `watch_fd` or `stop_fd` is readable: 1 for watch_fd, 0 for
- * stop_fd, -1 on error. */
+ * stop_fd, -1 on error.  GIL: must not be held. */
 int aal_wakefd_wait(int watch_fd, int stop_fd);
 
 #endif

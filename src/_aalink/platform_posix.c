@@ -127,7 +127,7 @@ long aal_process_id(void)
 
 /* ---- clocks ---- */
 
-int64_t aal_link_clock_now_us(void)
+int64_t aal_os_link_clock_us(void)
 {
     struct timespec ts;
 #if defined(__linux__)

@@ -184,7 +184,7 @@ static double micros_per_tick(void)
     return factor;
 }
 
-int64_t aal_link_clock_now_us(void)
+int64_t aal_os_link_clock_us(void)
 {
     /* Link's Windows clock: QueryPerformanceCounter, in microseconds,
      * rounded the way Link rounds it. */
@@ -196,7 +196,7 @@ int64_t aal_link_clock_now_us(void)
 int64_t aal_monotonic_now_us(void)
 {
     /* time.monotonic() reads QueryPerformanceCounter too (Python 3.13+). */
-    return aal_link_clock_now_us();
+    return aal_os_link_clock_us();
 }
 
 /* ---- wake descriptors: a loopback socket pair ---- */

@@ -1,4 +1,7 @@
-/* scheduler.c - the native beat scheduler thread (see scheduler.h). */
+/* scheduler.c - the native beat scheduler thread: keeps the pending items,
+ * hands due ones to the loop, sleeps until the next is due, and records
+ * Link's events (see scheduler.h; its commits into Link are in
+ * sched_commits.c, the lock rules in sched_internal.h). */
 #include "scheduler.h"
 
 #include <math.h>
@@ -7,6 +10,8 @@
 
 #include "item_heap.h"
 #include "platform.h"
+#include "sched_commits.h"
+#include "sched_internal.h"
 
 /* Wake this long before a target and watch the clock for the rest: timed
  * waits on a virtual machine overshoot by tens of microseconds.  The
@@ -14,70 +19,11 @@
  * measuring. */
 #define AAL_SPIN_US 150
 
-/* Tempo ramps: a step every 1/AAL_RAMP_STEPS_PER_BEAT beat, committed this
- * far ahead of time (see ramp_step). */
-#define AAL_RAMP_STEPS_PER_BEAT 16
-#define AAL_RAMP_LOOKAHEAD_US 25000
-
-/* Follow-on-join: re-found our session this often while alone, to keep it
- * younger than Link's 0.5 s "older session wins" margin. */
-#define AAL_REFOUND_US 400000
-
 /* Items go to the loop this long before they are due: the loop thread's
  * wake-up (epoll, then Python) takes about that long on a virtual machine,
- * and link_drain holds each item until its beat (see scheduler.h).
+ * and link_deliver_batch holds each item until its beat (see scheduler.h).
  * AALINK_HANDOFF_US (0..2000) overrides it, for measuring. */
 #define AAL_HANDOFF_US 150
-
-/* Recorded Link events kept for the loop before the oldest are dropped. */
-#define AAL_MAX_EVENTS 1024
-
-struct aal_sched {
-    aal_link *link;
-    aal_session *session; /* the thread's own capture buffer */
-    aal_thread thread;
-    bool thread_started;
-    bool forked;
-
-    /* Serialises enable/disable between Python and the follow-on-join
-     * re-founding, and ramp steps with aal_sched_cancel_ramp; never taken
-     * by Link's callbacks. */
-    aal_mutex enable_mu;
-
-    aal_mutex mu; /* guards everything below */
-    aal_cond cond;
-    bool stop;
-    bool dirty; /* re-check the timeline before sleeping */
-    double quantum;
-    uint64_t next_seq;
-    /* Pending items, one heap per distinct lead: within a group, beat order
-     * is due order. */
-    struct lead_group {
-        int64_t lead_us;
-        aal_heap heap;
-    } groups[AAL_MAX_LEAD_GROUPS];
-    int n_groups;
-    size_t n_pending;
-    /* Tempo ramp, run by the thread. */
-    bool ramp_active;
-    double ramp_from, ramp_to, ramp_start_beat, ramp_end_beat, ramp_last_bpm;
-    /* Follow-on-join window (Link(None)): see aal_sched_follow. */
-    bool follow_active;
-    int64_t follow_until, follow_next;
-    aal_heap ready; /* due items for the loop, in due order (not a heap) */
-    aal_event *events;
-    size_t n_events, cap_events;
-    unsigned event_mask;
-    double last_tempo; /* the latest tempo Link reported through its callback */
-    int last_playing;  /* the latest start/stop state it reported, -1: none yet */
-    int wake_fd;
-    bool wake_signalled; /* a wake is outstanding: don't write again */
-    uint64_t wakeups, batches;
-    int64_t spin_us;
-    int64_t handoff_us;
-
-    aal_sched *next_live; /* registry of live schedulers, for fork */
-};
 
 /* ---- registry, so that fork() can lock and mark every scheduler ---- */
 
@@ -210,7 +156,7 @@ static void on_start_stop(bool playing, void *ctx)
  * when it is time to re-check. */
 static void wait_until_locked(aal_sched *s, int64_t due_us)
 {
-    int64_t now = aal_link_clock_now_us();
+    int64_t now = aal_os_link_clock_us();
     int64_t sleep_us = due_us - now - s->spin_us;
     if (sleep_us > 0) {
         if (aal_cond_wait_us(&s->cond, &s->mu, sleep_us))
@@ -221,7 +167,7 @@ static void wait_until_locked(aal_sched *s, int64_t due_us)
     /* The last stretch: watch the clock without the lock, so that pushes
      * and Link's callbacks are never held up. */
     aal_mutex_unlock(&s->mu);
-    while (aal_link_clock_now_us() < due_us) {
+    while (aal_os_link_clock_us() < due_us) {
         if (aal_flag_load(&s->stop))
             break;
     }
@@ -283,34 +229,53 @@ static int64_t collect_due_locked(aal_sched *s, const aal_session *session, int6
     if (groups_moved > 1) /* keep a batch in beat order across leads */
         qsort(s->ready.items + first_new, s->ready.len - first_new, sizeof *s->ready.items,
               compare_items);
-    if (s->ready.len > first_new)
-        signal_loop_locked(s);
     return next_due;
 }
 
-/* One step of a tempo ramp, without s->mu (it calls into Link).  Returns
- * the tempo committed, or NAN when the ramp ended or was overridden. */
-static double ramp_step(aal_sched *s, aal_session *session, int64_t now, double quantum,
-                        double from, double to, double start, double end, double last)
+/* One pass of the thread, step by step. */
+
+/* Nothing pending, no ramp, no follow-on-join: sleep until signalled. */
+static bool idle_locked(const aal_sched *s)
 {
-    double current = aal_session_tempo(session);
-    if (!isnan(last) && fabs(current - last) > 0.01)
-        return NAN; /* someone else changed the tempo: the ramp yields */
-    /* Link sends a changed timeline to peers at most every 50 ms, and we
-     * hold each step for 1/16 beat: commit the tempo the ramp will have 25 ms
-     * plus half a step from now, so that we lead the ideal ramp by as much as
-     * peers lag behind us, on average. */
-    int64_t half_step = (int64_t)(60e6 / (current > 0 ? current : 120.0) /
-                                  AAL_RAMP_STEPS_PER_BEAT / 2);
-    double beat = aal_session_beat_at_time(session, now + AAL_RAMP_LOOKAHEAD_US + half_step,
-                                           quantum);
-    double p = end > start ? (beat - start) / (end - start) : 1.0;
-    p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
-    double bpm = from + (to - from) * p;
-    if (aal_session_set_tempo(session, bpm, now) != 0 ||
-        aal_link_commit_app_session(s->link, session) != 0)
-        return NAN;
-    return p >= 1.0 ? -bpm : bpm; /* negative: the ramp is complete */
+    return s->n_pending == 0 && !aal_commits_active_locked(s);
+}
+
+/* Reads Link's clock and captures its session into the thread's buffer,
+ * without s->mu: Link may block briefly.  False when Link failed (`now` is
+ * then what the clock read, or -1). */
+static bool read_session(aal_sched *s, int64_t *now)
+{
+    *now = aal_link_clock_micros(s->link);
+    return *now >= 0 && aal_link_capture_app_session(s->link, s->session) == 0;
+}
+
+/* Hands every item due by `now` to the loop (one signal for the batch) and
+ * drops emptied lead groups.  Returns when the next item is due
+ * (INT64_MAX: none).  s->mu held. */
+static int64_t hand_over_due_locked(aal_sched *s, int64_t now, double quantum)
+{
+    size_t before = s->ready.len;
+    int64_t due = collect_due_locked(s, s->session, now, quantum);
+    if (s->ready.len > before)
+        signal_loop_locked(s);
+    if (s->n_groups > 1 || (s->n_groups == 1 && s->groups[0].heap.len == 0))
+        compact_groups_locked(s);
+    return due;
+}
+
+/* Sleeps until the earlier of `items_due` and the next commit due, or a
+ * signal.  s->mu held (released while it waits). */
+static void sleep_until_due_locked(aal_sched *s, int64_t now, int64_t items_due)
+{
+    int64_t due = aal_commits_next_due_locked(s, s->session, now);
+    if (items_due < due)
+        due = items_due;
+    if (due == INT64_MAX)
+        return; /* nothing left: the next pass waits without a time-out */
+    /* Link rounds times to microseconds: aim one past, then re-check. */
+    if (due <= now)
+        due = now + 1;
+    wait_until_locked(s, due + 1);
 }
 
 static void *sched_main(void *arg)
@@ -321,7 +286,7 @@ static void *sched_main(void *arg)
 
     aal_mutex_lock(&s->mu);
     while (!s->stop) {
-        if (s->n_pending == 0 && !s->ramp_active && !s->follow_active) {
+        if (idle_locked(s)) {
             s->dirty = false;
             aal_cond_wait(&s->cond, &s->mu);
             continue;
@@ -329,93 +294,27 @@ static void *sched_main(void *arg)
         s->dirty = false;
         s->wakeups++;
         double quantum = s->quantum;
-        bool ramp = s->ramp_active;
-        double r_from = s->ramp_from, r_to = s->ramp_to, r_start = s->ramp_start_beat,
-               r_end = s->ramp_end_beat, r_last = s->ramp_last_bpm;
-        bool follow = s->follow_active;
-        int64_t follow_next = s->follow_next, follow_until = s->follow_until;
+        aal_commit_pass commits;
+        aal_commits_begin_locked(s, &commits);
         aal_mutex_unlock(&s->mu);
 
-        /* Read (and for a ramp, write) the timeline without our lock: Link
-         * may block briefly. */
-        int64_t now = aal_link_clock_micros(s->link);
-        int ok = now >= 0 && aal_link_capture_app_session(s->link, s->session) == 0;
-        double ramp_bpm = NAN;
-        if (ok && ramp) {
-            /* Under enable_mu, and only if the ramp still runs: once
-             * aal_sched_cancel_ramp returns (a tempo set from Python), no
-             * step already under way can overwrite that tempo. */
-            aal_mutex_lock(&s->enable_mu);
-            aal_mutex_lock(&s->mu);
-            bool still = s->ramp_active && s->ramp_start_beat == r_start;
-            aal_mutex_unlock(&s->mu);
-            if (still)
-                ramp_bpm = ramp_step(s, s->session, now, quantum, r_from, r_to, r_start,
-                                     r_end, r_last);
-            aal_mutex_unlock(&s->enable_mu);
-        }
-
-        bool follow_done = false;
-        if (ok && follow && now >= follow_next) {
-            if (aal_link_num_peers(s->link) != 0 || now >= follow_until) {
-                follow_done = true; /* joined a session, or the window is over */
-            }
-            else {
-                /* Re-founding resets our session's ghost clock to 0: a
-                 * session we meet is then never younger than ours by Link's
-                 * 0.5 s margin, so it keeps its tempo and we adopt it.
-                 * Under enable_mu, and only if nobody disabled us since. */
-                aal_mutex_lock(&s->enable_mu);
-                aal_mutex_lock(&s->mu);
-                bool still = s->follow_active && s->follow_until == follow_until;
-                aal_mutex_unlock(&s->mu);
-                if (still) {
-                    aal_link_enable(s->link, false);
-                    aal_link_enable(s->link, true);
-                }
-                aal_mutex_unlock(&s->enable_mu);
-            }
-        }
+        /* Read the session, and run the commits due, without s->mu. */
+        int64_t now;
+        bool ok = read_session(s, &now);
+        if (ok)
+            aal_commits_run(s, &commits, s->session, now, quantum);
 
         aal_mutex_lock(&s->mu);
-        if (follow && s->follow_active && s->follow_until == follow_until && now >= follow_next) {
-            if (follow_done)
-                s->follow_active = false;
-            else
-                s->follow_next = now + AAL_REFOUND_US < follow_until ? now + AAL_REFOUND_US
-                                                                     : follow_until;
-        }
-        if (ramp && s->ramp_active && s->ramp_start_beat == r_start) {
-            if (isnan(ramp_bpm) || ramp_bpm < 0)
-                s->ramp_active = false;
-            else
-                s->ramp_last_bpm = ramp_bpm;
-        }
+        aal_commits_end_locked(s, &commits, now);
         if (!ok) {
             /* Link failed (out of memory?): try again shortly. */
-            wait_until_locked(s, aal_link_clock_now_us() + 1000);
+            wait_until_locked(s, aal_os_link_clock_us() + 1000);
             continue;
         }
-        int64_t due = collect_due_locked(s, s->session, now, quantum);
-        if (s->n_groups > 1 || (s->n_groups == 1 && s->groups[0].heap.len == 0))
-            compact_groups_locked(s);
+        int64_t items_due = hand_over_due_locked(s, now, quantum);
         if (s->stop || s->dirty || quantum != s->quantum)
-            continue;
-        if (s->ramp_active) {
-            /* Next ramp step in 1/16 beat at the current tempo. */
-            double bpm = aal_session_tempo(s->session);
-            int64_t step = (int64_t)(60e6 / (bpm > 0 ? bpm : 120.0) / AAL_RAMP_STEPS_PER_BEAT);
-            if (now + step < due)
-                due = now + step;
-        }
-        if (s->follow_active && s->follow_next < due)
-            due = s->follow_next;
-        if (due == INT64_MAX)
-            continue; /* nothing left: wait without a time-out */
-        /* Link rounds times to microseconds: aim one past, then re-check. */
-        if (due <= now)
-            due = now + 1;
-        wait_until_locked(s, due + 1);
+            continue; /* something changed meanwhile: look again at once */
+        sleep_until_due_locked(s, now, items_due);
     }
     aal_mutex_unlock(&s->mu);
     return NULL;
@@ -454,8 +353,8 @@ aal_sched *aal_sched_create(aal_link *link, double quantum)
     s->session = aal_session_create();
     if (!s->session)
         goto fail_session;
-    if (aal_mutex_init(&s->enable_mu) != 0)
-        goto fail_enable_mutex;
+    if (aal_commits_init(s) != 0)
+        goto fail_commit_mutex;
     if (aal_mutex_init(&s->mu) != 0)
         goto fail_mutex;
     if (aal_cond_init(&s->cond) != 0)
@@ -478,8 +377,8 @@ fail_thread:
 fail_cond:
     aal_mutex_destroy(&s->mu);
 fail_mutex:
-    aal_mutex_destroy(&s->enable_mu);
-fail_enable_mutex:
+    aal_commits_destroy(s);
+fail_commit_mutex:
     aal_session_destroy(s->session);
 fail_session:
     free(s);
@@ -533,7 +432,7 @@ void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *c
         /* In a forked child these may be in any state: leak them. */
         aal_cond_destroy(&s->cond);
         aal_mutex_destroy(&s->mu);
-        aal_mutex_destroy(&s->enable_mu);
+        aal_commits_destroy(s);
         aal_session_destroy(s->session);
     }
     free(s);
@@ -596,65 +495,18 @@ int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
     return rc;
 }
 
-void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
-                          double end_beat)
-{
-    aal_mutex_lock(&s->mu);
-    s->ramp_active = true;
-    s->ramp_from = from_bpm;
-    s->ramp_to = to_bpm;
-    s->ramp_start_beat = start_beat;
-    s->ramp_end_beat = end_beat;
-    s->ramp_last_bpm = NAN;
-    s->dirty = true;
-    aal_cond_signal(&s->cond);
-    aal_mutex_unlock(&s->mu);
-}
-
-void aal_sched_cancel_ramp(aal_sched *s)
-{
-    aal_mutex_lock(&s->mu);
-    s->ramp_active = false;
-    aal_mutex_unlock(&s->mu);
-    /* Wait for a ramp step under way (it holds enable_mu while it commits). */
-    aal_mutex_lock(&s->enable_mu);
-    aal_mutex_unlock(&s->enable_mu);
-}
-
-int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us)
-{
-    aal_mutex_lock(&s->enable_mu);
-    bool was = aal_link_is_enabled(s->link);
-    int rc = aal_link_enable(s->link, enable);
-    int64_t now = aal_link_clock_micros(s->link);
-    aal_mutex_lock(&s->mu);
-    if (!enable)
-        s->follow_active = false;
-    else if (rc == 0 && !was && follow_window_us > 0) {
-        s->follow_active = true;
-        s->follow_until = now + follow_window_us;
-        s->follow_next = now + (AAL_REFOUND_US < follow_window_us ? AAL_REFOUND_US
-                                                                  : follow_window_us);
-    }
-    s->dirty = true;
-    aal_cond_signal(&s->cond);
-    aal_mutex_unlock(&s->mu);
-    aal_mutex_unlock(&s->enable_mu);
-    return rc;
-}
-
 /* Polls (50 us apart) until seen(s, value) holds under s->mu, or time-out. */
 static bool wait_reported(aal_sched *s, bool (*seen)(const aal_sched *, double), double value,
                           int64_t timeout_us)
 {
-    int64_t deadline = aal_link_clock_now_us() + timeout_us;
+    int64_t deadline = aal_os_link_clock_us() + timeout_us;
     for (;;) {
         aal_mutex_lock(&s->mu);
         bool ok = seen(s, value);
         aal_mutex_unlock(&s->mu);
         if (ok)
             return true;
-        if (aal_link_clock_now_us() >= deadline)
+        if (aal_os_link_clock_us() >= deadline)
             return false;
         aal_sleep_us(50);
     }
@@ -678,22 +530,6 @@ bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us)
 bool aal_sched_wait_playing(aal_sched *s, bool playing, int64_t timeout_us)
 {
     return wait_reported(s, playing_seen, playing ? 1.0 : 0.0, timeout_us);
-}
-
-bool aal_sched_following(aal_sched *s)
-{
-    aal_mutex_lock(&s->mu);
-    bool r = s->follow_active;
-    aal_mutex_unlock(&s->mu);
-    return r;
-}
-
-bool aal_sched_ramping(aal_sched *s)
-{
-    aal_mutex_lock(&s->mu);
-    bool r = s->ramp_active;
-    aal_mutex_unlock(&s->mu);
-    return r;
 }
 
 void aal_sched_timeline_changed(aal_sched *s)

@@ -11,7 +11,23 @@
  * thread never takes the GIL and never holds the mutex while calling into
  * Link.  The consumer (the asyncio loop thread) takes the ready list and the
  * recorded Link events with aal_sched_take().
- */
+ *
+ * Contracts.  Every function below says which thread may call it ("any"
+ * means any thread of the process that created the scheduler), whether the
+ * GIL may be held meanwhile, and which of the scheduler's locks it takes
+ * (sched_internal.h has the rules):
+ *   s->mu         held only briefly: taking it with the GIL held is fine,
+ *                 since no holder of s->mu ever waits for the GIL, a Python
+ *                 call, Link, or another lock;
+ *   s->commit_mu  held while committing into Link: whoever takes it may
+ *                 wait for a commit under way, so never with the GIL.
+ * The scheduler thread has no Python state and Link's callbacks run on
+ * Link's thread; neither calls any of these functions.  In a child forked
+ * while the scheduler existed (aal_sched_forked), aal_sched_enable and
+ * aal_sched_cancel_ramp must not be called: they call into Link or take
+ * s->commit_mu, which a thread that is gone there may have held.  The rest
+ * work there (the fork handler leaves s->mu unlocked; stop has no thread to
+ * join). */
 #ifndef AAL_SCHEDULER_H
 #define AAL_SCHEDULER_H
 
@@ -20,15 +36,9 @@
 #include <stdint.h>
 
 #include "aal_link.h"
+#include "sched_item.h"
 
 typedef struct aal_sched aal_sched;
-
-typedef struct aal_item {
-    double target;   /* beat */
-    uint64_t seq;    /* FIFO among equal targets */
-    int64_t lead_us; /* due this long before the beat's time */
-    void *ptr;       /* owned by the consumer's side; never dereferenced here */
-} aal_item;
 
 /* Distinct leads pending at once (each has its own heap). */
 #define AAL_MAX_LEAD_GROUPS 16
@@ -48,76 +58,116 @@ typedef struct aal_batch {
     size_t n_events;
 } aal_batch;
 
-/* Creates the scheduler and starts its thread; registers Link's callbacks. */
+/* Creates the scheduler, starts its thread and registers Link's callbacks
+ * (NULL on failure).  Thread: any.  GIL: must not be held (registering
+ * waits for a Link callback under way).  Locks: the registry's, Link's
+ * callback lock. */
 aal_sched *aal_sched_create(aal_link *link, double quantum);
-/* Stops and joins the thread (idempotent).  Call without the GIL. */
+/* Clears Link's callbacks (not in a forked child), stops and joins the
+ * thread; idempotent.  Thread: any but the scheduler's.  GIL: must not be
+ * held (waits for a callback under way and for the thread's pass, which may
+ * wait for commit_mu).  Locks: Link's callback lock (not held after the
+ * shim call returns), then s->mu. */
 void aal_sched_stop(aal_sched *s);
-/* Frees the scheduler; leftover items are returned through `drop`. */
+/* Stops the scheduler if it still runs (see aal_sched_stop), then frees it;
+ * leftover items are given to `drop`.  Thread: any but the scheduler's.
+ * GIL: as `drop` needs it, but only once aal_sched_stop has returned (else
+ * must not be held).  Locks: the registry's. */
 void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *ctx);
 
 /* True in a child process forked while the scheduler existed: its thread and
- * Link's threads are gone there, so nothing may call into Link. */
+ * Link's threads are gone there, so nothing may call into Link.  Thread:
+ * any.  GIL: may be held.  Locks: none (set by the fork handler while no
+ * other thread runs). */
 bool aal_sched_forked(const aal_sched *s);
 
-/* How long before its beat an item may be handed to the consumer. */
+/* How long before its beat an item may be handed to the consumer (fixed at
+ * creation).  Thread: any.  GIL: may be held.  Locks: none. */
 int64_t aal_sched_handoff_us(const aal_sched *s);
 
-/* Where to signal when a batch is ready (-1: nowhere yet). */
+/* Where to signal when a batch is ready (-1: nowhere yet); signals at once
+ * if one is waiting.  Thread: any.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_set_wake_fd(aal_sched *s, int write_fd);
-/* Which kinds of Link event the consumer wants recorded (bit per kind). */
+/* Which kinds of Link event the consumer wants recorded (bit per kind).
+ * Thread: any.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_set_event_mask(aal_sched *s, unsigned mask);
+/* The quantum beats are read with; re-checks the timeline.  Thread: any.
+ * GIL: may be held.  Locks: s->mu. */
 void aal_sched_set_quantum(aal_sched *s, double quantum);
 
 /* Adds an item due when the timeline reaches `target` beats, `lead_us`
  * microseconds early.  0, -1 (out of memory) or -2 (more than
  * AAL_MAX_LEAD_GROUPS distinct leads pending).  Wakes the thread when it
- * becomes the earliest. */
+ * becomes the earliest.  Thread: any.  GIL: may be held.  Locks: s->mu. */
 int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr);
 
 /* Tempo ramp: the thread commits tempi from `from_bpm` to `to_bpm`, linear
  * in beats from `start_beat` to `end_beat`, every 1/16 beat.  Any
- * other tempo change (a peer's, or aal_sched_cancel_ramp) ends it. */
+ * other tempo change (a peer's, or aal_sched_cancel_ramp) ends it.
+ * Thread: any.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double start_beat,
                           double end_beat);
+/* Ends the ramp, and returns only once no step of it can commit any more
+ * (a step under way is waited for).  Thread: any but the scheduler's.  GIL:
+ * must not be held (waits for a commit into Link).  Locks: s->mu, then
+ * s->commit_mu. */
 void aal_sched_cancel_ramp(aal_sched *s);
+/* Whether a ramp runs.  Thread: any.  GIL: may be held.  Locks: s->mu. */
 bool aal_sched_ramping(aal_sched *s);
 
 /* Enables or disables Link.  With follow_window_us > 0, enabling a disabled
  * Link starts follow-on-join: for that long, while it has no peers, the
  * thread re-founds its session (disable + enable) every 0.4 s so that any
  * session it meets is the older one and keeps its tempo.  Following ends at
- * the first peer, at the end of the window, or when disabled. */
+ * the first peer, at the end of the window, or when disabled.  0, or -1
+ * when Link failed.  Thread: any but the scheduler's.  GIL: must not be
+ * held (waits for a commit under way).  Locks: s->commit_mu, and s->mu
+ * inside it. */
 int aal_sched_enable(aal_sched *s, bool enable, int64_t follow_window_us);
+/* Whether a follow-on-join window is open.  Thread: any.  GIL: may be held.
+ * Locks: s->mu. */
 bool aal_sched_following(aal_sched *s);
 
 /* Waits (up to timeout_us) until Link's tempo callback has reported `bpm`:
  * Link applies a commit on its own thread, and until it has, a second
  * commit queued behind it could read back the first for a moment.  False
- * on time-out (a peer changed the tempo meanwhile, say). */
+ * on time-out (a peer changed the tempo meanwhile, say).  Thread: any but
+ * the scheduler's or Link's.  GIL: must not be held (polls every 50 us
+ * until then).  Locks: s->mu, briefly, each poll. */
 bool aal_sched_wait_tempo(aal_sched *s, double bpm, int64_t timeout_us);
 /* The same for a start/stop commit, through Link's start/stop callback: a
- * commit issued while Link still applies the one before it can be lost. */
+ * commit issued while Link still applies the one before it can be lost.
+ * Thread, GIL, locks: as aal_sched_wait_tempo. */
 bool aal_sched_wait_playing(aal_sched *s, bool playing, int64_t timeout_us);
-/* The timeline changed (tempo, re-mapping, quantum): re-check now. */
+/* The timeline changed (tempo, re-mapping, quantum): re-check now.
+ * Thread: any.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_timeline_changed(aal_sched *s);
+/* Items pending (not yet handed over).  Thread: any.  GIL: may be held.
+ * Locks: s->mu. */
 size_t aal_sched_pending(aal_sched *s);
 
 /* Takes everything ready and every recorded event; free with
- * aal_batch_release. */
+ * aal_batch_release.  Thread: the consumer's (one at a time).  GIL: may be
+ * held.  Locks: s->mu. */
 void aal_sched_take(aal_sched *s, aal_batch *batch);
+/* Frees a batch's arrays (not the items' pointers).  Thread: the batch's
+ * owner.  GIL: may be held.  Locks: none. */
 void aal_batch_release(aal_batch *batch);
 
 /* Removes every pending item for which keep() returns false.  keep() runs
  * without the scheduler's lock (it may call into Python); items pushed
- * meanwhile are kept.  Removed items are given to drop(). */
+ * meanwhile are kept.  Removed items are given to drop().  Thread: the
+ * consumer's.  GIL: as keep() and drop() need it.  Locks: s->mu, twice,
+ * never while calling keep() or drop(). */
 void aal_sched_filter(aal_sched *s, bool (*keep)(void *ptr, void *ctx),
                       void (*drop)(void *ptr, void *ctx), void *ctx);
 
-/* Takes every pending and ready item (for a loop being dropped). */
+/* Takes every pending and ready item (for a loop being dropped).  Thread:
+ * the consumer's.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_take_all(aal_sched *s, aal_batch *batch);
 
 /* Counters for tests and benchmarks: wake-ups of the thread, batches
- * signalled. */
+ * signalled.  Thread: any.  GIL: may be held.  Locks: s->mu. */
 void aal_sched_counters(aal_sched *s, uint64_t *wakeups, uint64_t *batches);
 
 #endif
