@@ -104,7 +104,7 @@ static void *relay_main(void *arg)
     aal_relay *r = arg;
     aal_thread_set_name("aalink-relay");
     while (aal_wakefd_wait(r->watch_fd, r->stop_r) == 1) {
-        aal_wakefd_drain(r->watch_fd);
+        aal_wakefd_clear(r->watch_fd);
         /* Queue no Python work once finalization has begun. */
         if (interpreter_finalizing())
             break;

@@ -66,7 +66,7 @@ static PyObject *LoopWaker_on_readable(LoopWakerObject *self, PyObject *Py_UNUSE
 {
     if (self->read_fd < 0)
         Py_RETURN_NONE;
-    aal_wakefd_drain(self->read_fd); /* clears the descriptor */
+    aal_wakefd_clear(self->read_fd); /* clears the descriptor */
     PyObject *owner;
     int alive = get_owner(self, &owner);
     if (alive < 0)

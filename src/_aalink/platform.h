@@ -142,15 +142,15 @@ long aal_process_id(void);
 int64_t aal_os_link_clock_us(void);
 int64_t aal_monotonic_now_us(void);
 
-/* Wake descriptor: readable after aal_wakefd_signal until drained.
+/* Wake descriptor: readable after aal_wakefd_signal until cleared.
  * Linux: one eventfd (read_fd == write_fd); other POSIX systems: a
  * non-blocking pipe; Windows: a connected pair of loopback sockets (what a
- * selector loop's add_reader can watch there).  open, signal, drain and
+ * selector loop's add_reader can watch there).  open, signal, clear and
  * close never block (signal may be called with any lock held; a full pipe
  * already wakes the reader).  GIL: may be held. */
 int aal_wakefd_open(int *read_fd, int *write_fd);
 void aal_wakefd_signal(int write_fd);
-void aal_wakefd_drain(int read_fd);
+void aal_wakefd_clear(int read_fd);
 void aal_wakefd_close(int read_fd, int write_fd);
 /* Blocks until `watch_fd` or `stop_fd` is readable: 1 for watch_fd, 0 for
  * stop_fd, -1 on error.  GIL: must not be held. */

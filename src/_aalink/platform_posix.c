@@ -206,7 +206,7 @@ void aal_wakefd_signal(int write_fd)
     /* EAGAIN means it is already readable: the loop will wake anyway. */
 }
 
-void aal_wakefd_drain(int read_fd)
+void aal_wakefd_clear(int read_fd)
 {
     char buf[64];
     ssize_t n;

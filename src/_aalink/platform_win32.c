@@ -258,7 +258,7 @@ void aal_wakefd_signal(int write_fd)
     (void)send((SOCKET)write_fd, &byte, 1, 0);
 }
 
-void aal_wakefd_drain(int read_fd)
+void aal_wakefd_clear(int read_fd)
 {
     char buf[64];
     while (recv((SOCKET)read_fd, buf, sizeof buf, 0) > 0)

@@ -100,7 +100,7 @@ static int ready_append_locked(aal_sched *s, aal_item item)
 static void event_append_locked(aal_sched *s, int kind, double value)
 {
     if (s->n_events == AAL_MAX_EVENTS) {
-        /* Nobody has drained for a long time: forget the oldest. */
+        /* The loop has taken no batch for a long time: forget the oldest. */
         memmove(s->events, s->events + 1, (s->n_events - 1) * sizeof *s->events);
         s->n_events--;
     }
