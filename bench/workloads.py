@@ -71,6 +71,18 @@ def native_stats(link):
 
 
 REALTIME = False  # --realtime: the port's real-time mode (0.2.3 has none)
+RAISE_OTHERS = False  # --raise-link-threads: an experiment (docs/bench.md)
+
+
+def raise_other_threads():
+    """SCHED_FIFO 10 on every thread the real-time mode leaves alone (Link's own)."""
+    raised = 0
+    for tid in os.listdir("/proc/self/task"):
+        tid = int(tid)
+        if os.sched_getscheduler(tid) & ~0x40000000 == os.SCHED_OTHER:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(10))
+            raised += 1
+    return raised
 
 
 async def new_link():
@@ -78,6 +90,9 @@ async def new_link():
 
     # The running loop; 0.2.3 warns when a loop is passed.
     link = Link(BPM, realtime=True) if REALTIME else Link(BPM)
+    if RAISE_OTHERS:
+        await link.sync(STEP)  # the loop's thread first, by the mode itself
+        print(f"raised {raise_other_threads()} more thread(s)", file=sys.stderr)
     link.enabled = True
     # aalink 0.2.3 answers the first sync of a new Link with 0.0 at once:
     # do two before measuring anything.
@@ -240,9 +255,15 @@ def main():
     ap.add_argument("--duration", type=float, default=6.0, help="measured seconds")
     ap.add_argument("--loop", choices=LOOP_NAMES, default="asyncio")
     ap.add_argument("--realtime", action="store_true", help="Link(..., realtime=True)")
+    ap.add_argument(
+        "--raise-link-threads",
+        action="store_true",
+        help="with --realtime, Link's own threads too (an experiment; Linux)",
+    )
     args = ap.parse_args()
-    global REALTIME
+    global REALTIME, RAISE_OTHERS
     REALTIME = args.realtime
+    RAISE_OTHERS = args.realtime and args.raise_link_threads
     if not os.environ.get("AALINK_PRIVATE_NETNS"):
         sys.exit("workloads.py enables Link: run it inside scripts/in-private-netns")
 
