@@ -223,10 +223,8 @@ aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback)
 
 int aal_relay_set_realtime(aal_relay *r, int priority)
 {
-    if (!r || r->pid != aal_process_id())
-        return 0;
-    if (priority == r->rt_priority)
-        return 0;
+    if (!r || priority == r->rt_priority || r->pid != aal_process_id())
+        return 0; /* (first the cheap test: every sync() asks) */
     if (r->rt_priority) {
         aal_rt_restore(r->thread, &r->rt_saved[0]);
         aal_rt_restore(r->gil_thread, &r->rt_saved[1]);
