@@ -127,8 +127,11 @@ static int realtime_on(LinkObject *self)
     int priority = wanted_priority();
     if (priority < 0)
         return -1;
-    if (self->rt_priority == priority)
-        return 0;
+    if (self->rt_priority == priority) {
+        /* Already on: just the loop's thread, if this is it (cheap). */
+        int here = on_loop_thread(self);
+        return here < 0 ? -1 : here ? link_realtime_on_loop_thread(self) : 0;
+    }
     lower_all(self); /* a new priority: start over */
     int rc = aal_sched_set_realtime(self->sched, priority);
     if (rc != 0)
