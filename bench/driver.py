@@ -9,6 +9,13 @@ alternate A/B, B/A, A/B... round after round, so slow drifts of the
 machine's load hit both alike.  The plain-asyncio floor (bench/floor.py)
 runs at the start of each round.
 
+The "loaded machine" loads (loaded1, loaded1000: 1 and 1,000 coroutines)
+run the lateness workload while 2 x cores busy processes (`while True:
+pass`, normal priority) compete for every core.  The port also runs in its
+real-time mode (column "port, real-time": Link(..., realtime=True)) on the
+asyncio loop, for the loads its goals are about (lat1, lat1000, loaded1,
+loaded1000, idle).
+
     python bench/driver.py --port-python .venv/bin/python \
         [--published-python .venv-published/bin/python]
         [--baseline-python .bench-baseline/<commit>/.venv/bin/python
@@ -26,7 +33,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-LOADS = ["lat1", "lat1000", "lat10000", "idle", "busy"]
+LOADS = ["lat1", "lat1000", "lat10000", "idle", "busy", "loaded1", "loaded1000"]
+REALTIME_LOADS = {"lat1", "lat1000", "loaded1", "loaded1000", "idle"}
+HOG = "while True: pass"
 FLOOR_NS = [1, 1000, 10000]
 
 
@@ -58,10 +67,12 @@ def git(*args):
         return ""
 
 
-def workload_cmd(python, load, loop, cfg):
-    cmd = [python, os.path.join(HERE, "workloads.py")]
+def workload_cmd(python, load, loop, cfg, realtime=False):
+    cmd = [python, os.path.join(HERE, "workloads.py")] + (["--realtime"] if realtime else [])
     if load.startswith("lat"):
         cmd += ["lateness", "--n", load[3:], "--duration", str(cfg.duration)]
+    elif load.startswith("loaded"):
+        cmd += ["lateness", "--n", load[6:], "--duration", str(cfg.duration)]
     elif load == "idle":
         cmd += ["idle", "--duration", str(cfg.idle_duration)]
     else:
@@ -69,7 +80,28 @@ def workload_cmd(python, load, loop, cfg):
     return cmd + ["--loop", loop]
 
 
-def run_one(cmd, timeout):
+class Hogs:
+    """`n` busy processes at normal priority for the duration of a `with`."""
+
+    def __init__(self, n):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(self.n)]
+        time.sleep(0.5)  # let them take the cores
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
+def run_one(cmd, timeout, hogs=0):
+    if hogs:
+        with Hogs(hogs):
+            return run_one(cmd, timeout)
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -155,7 +187,7 @@ def main():
         if x not in LOADS:
             sys.exit(f"unknown load {x!r}; choose from {','.join(LOADS)}")
 
-    impls = {"port": cfg.port_python}
+    impls = {"port": cfg.port_python, "port_rt": cfg.port_python}
     if cfg.published_python:
         impls["published"] = cfg.published_python
     if cfg.baseline_python:
@@ -163,7 +195,9 @@ def main():
     loops_of = {}
     for name, py in impls.items():
         loops_of[name] = ["asyncio"] + (
-            ["uvloop"] if cfg.uvloop_rounds and has_module(py, "uvloop") else []
+            ["uvloop"]
+            if cfg.uvloop_rounds and has_module(py, "uvloop") and name != "port_rt"
+            else []
         )
     floor_loops = list(loops_of["port"])
     if cfg.relay_rounds:
@@ -205,13 +239,14 @@ def main():
         "loadavg_start": os.getloadavg(),
         "private_netns": bool(os.environ.get("AALINK_PRIVATE_NETNS")),
         "env": {k: v for k, v in os.environ.items() if k.startswith("AALINK_")},
+        "hogs": 2 * (os.cpu_count() or 1),
     }
     runs = []
     cpu0 = cpu_times()
     t_start = time.perf_counter()
 
     def record(kind, impl, loop, load, rnd, cmd, timeout):
-        rec = run_one(cmd, timeout)
+        rec = run_one(cmd, timeout, hogs=meta["hogs"] if load.startswith("loaded") else 0)
         rec.update(kind=kind, impl=impl, loop=loop, load=load, round=rnd)
         runs.append(rec)
         log(
@@ -249,7 +284,11 @@ def main():
                 for impl in order:
                     if loop not in loops_of[impl]:
                         continue
-                    cmd = workload_cmd(impls[impl], load, loop, cfg)
+                    if load.startswith("loaded") and loop != "asyncio":
+                        continue  # the loaded machine: asyncio's loop only
+                    if impl == "port_rt" and load not in REALTIME_LOADS:
+                        continue
+                    cmd = workload_cmd(impls[impl], load, loop, cfg, realtime=impl == "port_rt")
                     record(
                         "link",
                         impl,

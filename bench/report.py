@@ -21,10 +21,16 @@ LAT_LOADS = [
     ("lat1000", "1,000 coroutines"),
     ("lat10000", "10,000 coroutines"),
 ]
+# The loaded machine: 2 x cores busy processes during the run (bench/driver.py).
+LOADED_LOADS = [
+    ("loaded1", "loaded machine, 1 coroutine"),
+    ("loaded1000", "loaded machine, 1,000 coroutines"),
+]
 COLUMNS = [  # (key, header)
     (("published", "asyncio"), "aalink 0.2.3"),
     (("port", "asyncio"), "port"),
     ("ratio", "0.2.3 / port"),
+    (("port_rt", "asyncio"), "port, real-time"),
     (("baseline", "asyncio"), "port @ {base}"),
     ("base_ratio", "{base} / port"),
     (("port", "uvloop"), "port, uvloop"),
@@ -118,6 +124,10 @@ def rows():
     for load, name in LAT_LOADS:
         out.append(Row(f"{name}: median lateness", load, lat("median"), floor=True, stat="median"))
         out.append(Row(f"{name}: p99 lateness", load, lat("p99"), floor=True, stat="p99"))
+    for load, name in LOADED_LOADS:
+        out.append(Row(f"{name}: median lateness", load, lat("median"), stat="median"))
+        out.append(Row(f"{name}: p99 lateness", load, lat("p99"), stat="p99"))
+        out.append(Row(f"{name}: max lateness (worst run)", load, lat("max"), agg="max"))
     out.append(
         Row(
             "10,000: grid points delivered",
@@ -282,6 +292,22 @@ def caption(meta, runs):
             f"{len(failed)} run(s) failed: "
             + "; ".join(f"{r['impl']}/{r['loop']}/{r['load']}" for r in failed)
             + "."
+        )
+    if any(r["impl"] == "port_rt" for r in runs):
+        refused = sum(
+            1
+            for r in runs
+            if r["ok"] and r["impl"] == "port_rt" and not r["result"].get("realtime")
+        )
+        parts.append(
+            "port, real-time: Link(..., realtime=True) (SCHED_FIFO 10 on the scheduler and"
+            " loop threads)"
+            + (f"; REFUSED in {refused} run(s) (normal priority there)." if refused else ".")
+        )
+    if meta.get("hogs"):
+        parts.append(
+            f"loaded machine: {meta['hogs']} busy processes (`while True: pass`, normal"
+            " priority) during the run, asyncio's loop only."
         )
     early = sum(r["result"].get("early", 0) for r in runs if r["ok"])
     if early:

@@ -6,6 +6,7 @@ driver runs this file with .venv/bin/python (the port) or with
 share is used: `Link(bpm)` inside a running loop, `enabled`, `beat`, `sync`.
 
     python bench/workloads.py lateness --n 1000 --duration 6 [--loop uvloop|relay]
+                                       [--realtime]   (the port only: Link(..., realtime=True))
     python bench/workloads.py idle --duration 6
     python bench/workloads.py busy --duration 10
 
@@ -69,10 +70,29 @@ def native_stats(link):
     return dict(link.stats) if hasattr(link, "stats") else None
 
 
+REALTIME = False  # --realtime: the port's real-time mode (0.2.3 has none)
+RAISE_OTHERS = False  # --raise-link-threads: an experiment (docs/bench.md)
+
+
+def raise_other_threads():
+    """SCHED_FIFO 10 on every thread the real-time mode leaves alone (Link's own)."""
+    raised = 0
+    for tid in os.listdir("/proc/self/task"):
+        tid = int(tid)
+        if os.sched_getscheduler(tid) & ~0x40000000 == os.SCHED_OTHER:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(10))
+            raised += 1
+    return raised
+
+
 async def new_link():
     from aalink import Link
 
-    link = Link(BPM)  # the running loop; 0.2.3 warns when a loop is passed
+    # The running loop; 0.2.3 warns when a loop is passed.
+    link = Link(BPM, realtime=True) if REALTIME else Link(BPM)
+    if RAISE_OTHERS:
+        await link.sync(STEP)  # the loop's thread first, by the mode itself
+        print(f"raised {raise_other_threads()} more thread(s)", file=sys.stderr)
     link.enabled = True
     # aalink 0.2.3 answers the first sync of a new Link with 0.0 at once:
     # do two before measuring anything.
@@ -134,6 +154,7 @@ async def lateness(args):
         else out["median_last_third_ms"] - out["median_first_third_ms"]
     )
     out["native_stats"] = native_stats(link)
+    out["realtime"] = getattr(link, "realtime", False)
     if "start" in marks and "end" in marks:
         wall = marks["end"][0] - marks["start"][0]
         out["cpu_percent"] = 100.0 * (marks["end"][1] - marks["start"][1]) / wall
@@ -159,6 +180,7 @@ async def idle(args):
         "cpu_percent": 100.0 * (c1 - c0) / wall,
         "switches_per_s": None if s0 is None or s1 is None else (s1 - s0) / wall,
         "pending_done_early": fut.done() and not fut.cancelled(),
+        "realtime": getattr(link, "realtime", False),
     }
 
 
@@ -232,7 +254,16 @@ def main():
     ap.add_argument("--n", type=int, default=1, help="coroutines (lateness)")
     ap.add_argument("--duration", type=float, default=6.0, help="measured seconds")
     ap.add_argument("--loop", choices=LOOP_NAMES, default="asyncio")
+    ap.add_argument("--realtime", action="store_true", help="Link(..., realtime=True)")
+    ap.add_argument(
+        "--raise-link-threads",
+        action="store_true",
+        help="with --realtime, Link's own threads too (an experiment; Linux)",
+    )
     args = ap.parse_args()
+    global REALTIME, RAISE_OTHERS
+    REALTIME = args.realtime
+    RAISE_OTHERS = args.realtime and args.raise_link_threads
     if not os.environ.get("AALINK_PRIVATE_NETNS"):
         sys.exit("workloads.py enables Link: run it inside scripts/in-private-netns")
 
@@ -240,6 +271,7 @@ def main():
     t0 = time.perf_counter()
     result = run(lambda: fn(args), args.loop)
     result.update(implementation())
+    result["realtime_asked"] = args.realtime
     result.update(
         workload=args.workload,
         loop=args.loop,

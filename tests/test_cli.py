@@ -256,6 +256,15 @@ def test_plain_mode_through_a_pipe_prints_one_line_per_beat():
     assert elapsed > 0.35
 
 
+def test_realtime_flag_says_whether_it_was_granted():
+    r = run_plain("--tempo", "600", "--beats", "2", "--no-enable", "--realtime")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 2
+    # Granted (as root here), or refused with the warning: either way it says so.
+    assert ("real-time mode on" in r.stderr or
+            ("real-time mode refused" in r.stderr and "RuntimeWarning" in r.stderr)), r.stderr
+
+
 def test_plain_mode_flag_on_a_terminal_and_no_enable(monitor):
     m = monitor("--plain", "--no-enable", "--tempo", "600", "--beats", "3")
     assert m.wait() == 0

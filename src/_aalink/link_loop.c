@@ -159,6 +159,9 @@ static int bind_loop(LinkObject *self, enum loop_need need)
     case ERR_RAISED:
         break;
     }
+    /* Real-time mode: the thread that runs the loop is raised from itself. */
+    if (rc == 0 && self->rt_priority && running == self->loop)
+        rc = link_realtime_on_loop_thread(self);
     Py_DECREF(running);
     return rc;
 }

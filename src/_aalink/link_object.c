@@ -64,9 +64,11 @@ static void live_list_remove(LinkObject *self)
 
 static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"bpm", "loop", NULL};
+    static char *kwlist[] = {"bpm", "loop", "realtime", NULL};
     PyObject *bpm_obj, *loop = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:Link", kwlist, &bpm_obj, &loop))
+    int realtime = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$p:Link", kwlist, &bpm_obj, &loop,
+                                     &realtime))
         return NULL;
     double bpm = AAL_FOLLOW_FALLBACK_BPM;
     bool follow = bpm_obj == Py_None;
@@ -109,7 +111,7 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (loop != Py_None)
         self->loop = Py_NewRef(loop);
-    if (link_try_attach(self) < 0)
+    if (link_try_attach(self) < 0 || (realtime && link_realtime_set(self, true) < 0))
         goto fail;
     return (PyObject *)self;
 
@@ -132,6 +134,7 @@ void link_close_native(LinkObject *self)
         self->link = NULL;
         return;
     }
+    link_realtime_release(self); /* while the threads still run */
     Py_BEGIN_ALLOW_THREADS
     aal_mutex_lock(&self->session_mu);
     if (sched) {
@@ -593,6 +596,7 @@ static PyGetSetDef Link_getset[] = {
     GETSET("ramping", Link_get_ramping, NULL, Link_ramping_doc),
     GETSET("stats", Link_get_stats, NULL, Link_stats_doc),
     GETSET("playing", Link_get_playing, Link_set_playing, Link_playing_doc),
+    GETSET("realtime", Link_get_realtime, Link_set_realtime, Link_realtime_doc),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -602,14 +606,15 @@ static PyMemberDef Link_members[] = {
 };
 
 PyDoc_STRVAR(Link_doc,
-             "Link(bpm, loop=None)\n--\n\n"
+             "Link(bpm, loop=None, *, realtime=False)\n--\n\n"
              "An Ableton Link session member whose sync() futures resume asyncio code on\n"
              "the beat.  bpm is the initial tempo (clamped to 20..999), or None to\n"
              "propose none: for 1 s after enabling the Link only looks for a session to\n"
              "adopt, and keeps 120 bpm if it finds none.  loop is the\n"
              "asyncio event loop to deliver to: by default the running loop, or, outside\n"
              "one, the loop of the first sync().  A new Link is disabled; set\n"
-             "enabled = True to join the network session.");
+             "enabled = True to join the network session.  realtime=True moves its\n"
+             "timing threads to a real-time policy (see Link.realtime).");
 
 static PyType_Slot Link_slots[] = {
     {Py_tp_new, Link_new},

@@ -6,6 +6,7 @@
  *   link_loop.c      choosing and binding the event loop
  *   link_delivery.c  sync(), resolving futures, callbacks, cancellation
  *   link_extras.c    conversions, clock offset, ramps, every(), lead, stats
+ *   link_realtime.c  the opt-in real-time mode of the timing threads
  *
  * Threads: unless said otherwise, every function here runs on a Python
  * thread with the GIL held (the loop's thread or any other: a Link is used
@@ -48,6 +49,10 @@ struct LinkObject {
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     uint64_t given_back;     /* hand-offs whose beat moved away (for tests) */
+    /* Real-time mode (link_realtime.c): the priority granted, 0 when off;
+     * the hold on the loop thread's policy, or NULL. */
+    int rt_priority;
+    aal_rt_hold *rt_loop_hold;
     bool closed;
     bool follow; /* Link(None): adopt the session found on enabling */
     LinkObject *next_live; /* the state's list of live Links */
@@ -208,5 +213,25 @@ int Link_set_lead(LinkObject *self, PyObject *value, void *closure);
 extern const char Link_lead_doc[];
 PyObject *Link_get_stats(LinkObject *self, void *closure);
 extern const char Link_stats_doc[];
+
+/* ------------------------------------------------------------------ */
+/* link_realtime.c: the opt-in real-time mode.  Thread: any Python
+ * thread.  GIL: held.  Locks: the platform's real-time mutex (a leaf). */
+
+/* Turns the mode on (the scheduler thread, the relay's, and the calling
+ * thread if it runs the Link's loop) or off.  Refused: everything back,
+ * one RuntimeWarning, 0.  -1 with an exception (a bad AALINK_RT_PRIORITY,
+ * or the warning raised). */
+int link_realtime_set(LinkObject *self, bool on);
+/* The calling thread runs the Link's bound loop: raise it (and a new
+ * relay) if the mode is on and it is not raised yet for this Link,
+ * releasing the thread the loop ran on before.  Cheap when nothing
+ * changed (every sync() calls it).  0, or -1 as link_realtime_set. */
+int link_realtime_on_loop_thread(LinkObject *self);
+/* Puts every thread back (close, before the threads are stopped). */
+void link_realtime_release(LinkObject *self);
+PyObject *Link_get_realtime(LinkObject *self, void *closure);
+int Link_set_realtime(LinkObject *self, PyObject *value, void *closure);
+extern const char Link_realtime_doc[];
 
 #endif

@@ -33,6 +33,8 @@ struct aal_relay {
     long pid;           /* the process whose threads these are */
     bool use_pending;   /* the loop runs on the main thread of the main
                          * interpreter, where Py_AddPendingCall runs */
+    int rt_priority;    /* aal_relay_set_realtime (GIL held): 0, normal */
+    aal_rt_saved rt_saved[2]; /* thread, gil_thread */
 
     aal_mutex mu; /* guards the fields below */
     aal_cond gil_cond;
@@ -217,6 +219,28 @@ aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback)
         return NULL;
     }
     return r;
+}
+
+int aal_relay_set_realtime(aal_relay *r, int priority)
+{
+    if (!r || priority == r->rt_priority || r->pid != aal_process_id())
+        return 0; /* (first the cheap test: every sync() asks) */
+    if (r->rt_priority) {
+        aal_rt_restore(r->thread, &r->rt_saved[0]);
+        aal_rt_restore(r->gil_thread, &r->rt_saved[1]);
+    }
+    r->rt_priority = 0;
+    if (priority == 0)
+        return 0;
+    int rc = aal_rt_raise(r->thread, priority, &r->rt_saved[0]);
+    if (rc == 0) {
+        rc = aal_rt_raise(r->gil_thread, priority, &r->rt_saved[1]);
+        if (rc != 0)
+            aal_rt_restore(r->thread, &r->rt_saved[0]);
+    }
+    if (rc == 0)
+        r->rt_priority = priority;
+    return rc;
 }
 
 void aal_relay_stop(aal_relay *r)

@@ -18,6 +18,13 @@ typedef struct aal_relay aal_relay;
  * NULL with an exception on failure. */
 aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback);
 
+/* Moves both relay threads to the real-time policy at `priority`
+ * (platform.h: aal_rt_raise), or back with 0.  0, or an errno value (the
+ * threads stay as they were).  NULL is fine (0).  Thread: any Python
+ * thread, while the relay runs.  GIL: held (it serialises the callers).
+ * Locks: none. */
+int aal_relay_set_realtime(aal_relay *relay, int priority);
+
 /* Stops and joins the relay (releasing the GIL meanwhile), then frees it.
  * Thread: any Python thread, or the exit hook.  GIL: held (released while
  * joining).  Locks: the relay's mutex, a leaf lock (held for a few

@@ -212,6 +212,11 @@ fail:
     return NULL;
 }
 
+int loop_waker_set_realtime(PyObject *waker, int priority)
+{
+    return aal_relay_set_realtime(((LoopWakerObject *)waker)->relay, priority);
+}
+
 void loop_waker_stop_relay(PyObject *waker)
 {
     stop_relay((LoopWakerObject *)waker);

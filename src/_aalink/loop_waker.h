@@ -47,6 +47,10 @@ int loop_waker_write_fd(PyObject *waker);
  * Thread: any Python thread.  GIL: held (released while joining).
  * Locks: the relay's, with the GIL released. */
 void loop_waker_stop_relay(PyObject *waker);
+/* Real-time policy for the relay's threads, if this waker has a relay (a
+ * loop without add_reader): see aal_relay_set_realtime.  0 (also without
+ * a relay), or an errno value.  Thread: any Python thread.  GIL: held. */
+int loop_waker_set_realtime(PyObject *waker, int priority);
 /* Unregisters and closes, now if that is safe from this thread, otherwise
  * through loop.call_soon_threadsafe.  Errors are reported as unraisable.
  * Thread: any Python thread.  GIL: held.  Locks: as loop_waker_stop_relay. */

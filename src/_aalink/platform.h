@@ -156,4 +156,50 @@ void aal_wakefd_close(int read_fd, int write_fd);
  * stop_fd, -1 on error.  GIL: must not be held. */
 int aal_wakefd_wait(int watch_fd, int stop_fd);
 
+/* Real-time scheduling (opt-in: Link.realtime).
+ *
+ * Linux: SCHED_FIFO at `priority` (1..99), with SCHED_RESET_ON_FORK so that
+ * threads and processes started from a raised thread (executor threads,
+ * subprocesses) start at normal priority; it needs CAP_SYS_NICE or an
+ * RLIMIT_RTPRIO of at least `priority`.  No RLIMIT_RTTIME is set.  macOS
+ * (written for, not built here): the Mach time-constraint policy, which
+ * needs no privilege; `priority` is not used.  Windows:
+ * THREAD_PRIORITY_TIME_CRITICAL (within the process's class); `priority`
+ * is not used.  A thread already under a real-time policy at least as high
+ * is left as it is (and left so when put back).
+ *
+ * aal_rt_raise / aal_rt_restore: one of our own native threads, `t`, which
+ * must not have been joined yet.  raise returns 0 or an errno value (EPERM:
+ * not allowed) and fills `saved`; restore puts back what `saved` recorded
+ * (nothing if raise left the thread alone).
+ * Thread: any.  GIL: may be held (a system call).  Locks: none. */
+typedef struct aal_rt_saved {
+    bool changed; /* raise changed the thread: restore puts back the rest */
+    int policy;
+    int priority;
+} aal_rt_saved;
+int aal_rt_raise(aal_thread t, int priority, aal_rt_saved *saved);
+void aal_rt_restore(aal_thread t, const aal_rt_saved *saved);
+
+/* A hold on the calling thread's real-time policy, for a thread that is not
+ * ours (the event loop's): reference-counted per thread, so that several
+ * holders (Links on one loop thread) share one raise.  The first hold
+ * raises the thread; the last release (from any thread) puts it back; a
+ * thread that has ended is never touched again.  aal_rt_hold_current
+ * returns 0 with *hold set, or an errno value (nothing held).  A hold taken
+ * in a parent process is void in a forked child (the kernel has put the
+ * child's thread back): never release it there.
+ * Thread: hold: the thread to raise; release: any.  GIL: may be held.
+ * Locks: the platform's real-time mutex, a leaf. */
+typedef struct aal_rt_hold aal_rt_hold;
+int aal_rt_hold_current(int priority, aal_rt_hold **hold);
+void aal_rt_release(aal_rt_hold *hold);
+/* Whether `hold` (NULL: false) is the calling thread's: a thread-local
+ * read, cheap enough for every sync().  Thread: any.  Locks: none. */
+bool aal_rt_is_current(const aal_rt_hold *hold);
+
+/* One line saying how to allow real-time scheduling on this system (for
+ * the warning when it is refused).  Thread: any.  Locks: none. */
+const char *aal_rt_refusal_hint(void);
+
 #endif

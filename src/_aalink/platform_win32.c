@@ -288,3 +288,91 @@ int aal_wakefd_wait(int watch_fd, int stop_fd)
             return 1;
     }
 }
+
+/* ---- real-time scheduling: THREAD_PRIORITY_TIME_CRITICAL ----
+ *
+ * The highest priority within the process's class; `priority` is not used.
+ * (MMCSS, AvSetMmThreadCharacteristics("Pro Audio"), would go higher, but
+ * it can only be set and reverted by the thread itself.)  Never refused in
+ * practice. */
+
+int aal_rt_raise(aal_thread t, int priority, aal_rt_saved *saved)
+{
+    (void)priority;
+    saved->changed = false;
+    int before = GetThreadPriority(t);
+    if (before == THREAD_PRIORITY_ERROR_RETURN)
+        return EINVAL;
+    if (before >= THREAD_PRIORITY_TIME_CRITICAL)
+        return 0;
+    if (!SetThreadPriority(t, THREAD_PRIORITY_TIME_CRITICAL))
+        return EPERM;
+    saved->priority = before;
+    saved->changed = true;
+    return 0;
+}
+
+void aal_rt_restore(aal_thread t, const aal_rt_saved *saved)
+{
+    if (saved->changed)
+        (void)SetThreadPriority(t, saved->priority);
+}
+
+/* One record per thread, found through a thread-local pointer.  It holds
+ * a real handle to its thread (duplicated from the pseudo-handle), which
+ * keeps the thread object valid after the thread ends: a late release is
+ * harmless there.  Records of ended threads are not freed (a few bytes). */
+struct aal_rt_hold {
+    HANDLE thread;
+    int refs;
+    aal_rt_saved saved;
+};
+
+static SRWLOCK rt_mu = SRWLOCK_INIT;
+static _Thread_local aal_rt_hold *rt_current;
+
+int aal_rt_hold_current(int priority, aal_rt_hold **hold)
+{
+    aal_rt_hold *h = rt_current;
+    if (!h) {
+        h = calloc(1, sizeof *h);
+        if (!h)
+            return ENOMEM;
+        if (!DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(),
+                             &h->thread, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+            free(h);
+            return EINVAL;
+        }
+        rt_current = h;
+    }
+    int rc = 0;
+    AcquireSRWLockExclusive(&rt_mu);
+    if (h->refs == 0)
+        rc = aal_rt_raise(h->thread, priority, &h->saved);
+    if (rc == 0) {
+        h->refs++;
+        *hold = h;
+    }
+    ReleaseSRWLockExclusive(&rt_mu);
+    return rc;
+}
+
+bool aal_rt_is_current(const aal_rt_hold *hold)
+{
+    return hold && rt_current == hold;
+}
+
+void aal_rt_release(aal_rt_hold *h)
+{
+    if (!h)
+        return;
+    AcquireSRWLockExclusive(&rt_mu);
+    if (h->refs > 0 && --h->refs == 0)
+        aal_rt_restore(h->thread, &h->saved);
+    ReleaseSRWLockExclusive(&rt_mu);
+}
+
+const char *aal_rt_refusal_hint(void)
+{
+    return "Windows refused THREAD_PRIORITY_TIME_CRITICAL";
+}

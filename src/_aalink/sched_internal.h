@@ -50,6 +50,10 @@ struct aal_sched {
     bool forked;
     int64_t spin_us;
     int64_t handoff_us;
+    /* Real-time policy of the thread (aal_sched_set_realtime): changed only
+     * by Python threads, which the GIL serialises, while thread_started. */
+    int rt_priority; /* 0: normal */
+    aal_rt_saved rt_saved;
 
     aal_mutex commit_mu; /* see the top of this file */
 

@@ -4,6 +4,7 @@
  * sched_commits.c, the lock rules in sched_internal.h). */
 #include "scheduler.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,23 @@ fail_commit_mutex:
 fail_session:
     free(s);
     return NULL;
+}
+
+int aal_sched_set_realtime(aal_sched *s, int priority)
+{
+    if (!s->thread_started || s->forked)
+        return ESRCH;
+    if (priority == s->rt_priority)
+        return 0;
+    if (s->rt_priority)
+        aal_rt_restore(s->thread, &s->rt_saved);
+    s->rt_priority = 0;
+    if (priority == 0)
+        return 0;
+    int rc = aal_rt_raise(s->thread, priority, &s->rt_saved);
+    if (rc == 0)
+        s->rt_priority = priority;
+    return rc;
 }
 
 bool aal_sched_forked(const aal_sched *s)

@@ -75,6 +75,14 @@ void aal_sched_stop(aal_sched *s);
  * must not be held).  Locks: the registry's. */
 void aal_sched_destroy(aal_sched *s, void (*drop)(void *ptr, void *ctx), void *ctx);
 
+/* Moves the scheduler thread to the real-time policy at `priority`
+ * (platform.h: aal_rt_raise), or back to what it was with 0.  0, or an
+ * errno value (EPERM: refused; ESRCH: the thread has stopped), and the
+ * thread stays as it was.  Thread: any Python thread, never concurrently
+ * with itself or aal_sched_stop (the GIL serialises the callers).  GIL: may
+ * be held.  Locks: none. */
+int aal_sched_set_realtime(aal_sched *s, int priority);
+
 /* True in a child process forked while the scheduler existed: its thread and
  * Link's threads are gone there, so nothing may call into Link.  Thread:
  * any.  GIL: may be held.  Locks: none (set by the fork handler while no

@@ -16,7 +16,11 @@ _ClockTime = timedelta | float
 @final
 class Link:
     def __new__(
-        cls, bpm: _Real | None, loop: asyncio.AbstractEventLoop | None = ...
+        cls,
+        bpm: _Real | None,
+        loop: asyncio.AbstractEventLoop | None = ...,
+        *,
+        realtime: bool = ...,
     ) -> Link: ...
 
     # -- properties -------------------------------------------------------
@@ -48,6 +52,10 @@ class Link:
     def playing(self) -> bool: ...
     @playing.setter
     def playing(self, value: bool) -> None: ...
+    @property
+    def realtime(self) -> bool: ...
+    @realtime.setter
+    def realtime(self, value: bool) -> None: ...
     @property
     def lead(self) -> float: ...
     @lead.setter

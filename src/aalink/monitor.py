@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-s", "--start-stop-sync", action="store_true",
         help="start with start/stop sync on: share play/stop with peers")
     parser.add_argument(
+        "--realtime", action="store_true",
+        help="run the timing threads under a real-time policy (Link.realtime; on "
+             "Linux SCHED_FIFO at AALINK_RT_PRIORITY, default 10): needs "
+             "`ulimit -r` >= 10 or CAP_SYS_NICE, else a warning and normal priority")
+    parser.add_argument(
         "--plain", action="store_true",
         help="one line per beat instead of the live screen (the default when "
              "standard output is not a terminal)")
@@ -245,6 +250,7 @@ class Monitor:
             (f"  link     {'on ' if link.enabled else 'off'}             "
              f"start/stop sync  {'on' if link.start_stop_sync_enabled else 'off'}"),
             f"  playing  {yes_no(link.playing):3}             quantum  {fmt_beats(quantum)} beats",
+            f"  realtime {yes_no(link.realtime):3}",
             f"  beat     {beat:9.2f}       phase    {phase:5.2f}  {'*' if on_beat else ' '}",
             "  " + timing_line(link.stats),
             "",
@@ -338,13 +344,16 @@ async def run(args: argparse.Namespace, out: TextIO, interactive: bool) -> int:
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-    link = Link(args.tempo)
+    link = Link(args.tempo, realtime=args.realtime)
     try:
         link.quantum = args.quantum
         link.start_stop_sync_enabled = args.start_stop_sync
         link.enabled = args.enable
         if interactive:
             return await run_interactive(link, args, out, stop)
+        if args.realtime:
+            print(f"aalink: real-time mode {'on' if link.realtime else 'refused'}",
+                  file=sys.stderr, flush=True)
         if args.enable:
             print("aalink: joined the Link session of this network; Ctrl-C stops",
                   file=sys.stderr, flush=True)
