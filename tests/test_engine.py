@@ -117,6 +117,9 @@ HUNDRED_LINKS = textwrap.dedent("""
 
 @pytest.mark.network
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+@pytest.mark.skipif(os.environ.get("AALINK_SANITIZE_RUN") == "1",
+                    reason="under ASan, 100 Links in one process do not find each other "
+                           "within the test's 30 s (scripts/sanitize.sh)")
 def test_a_hundred_enabled_links_stay_within_a_thousand_descriptors():
     if not aalink.LINK_VERSION.startswith("4"):
         pytest.skip(f"Link {aalink.LINK_VERSION} opens a socket per measurement "
