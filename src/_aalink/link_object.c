@@ -92,15 +92,16 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    aal_clear_last_error();
     self->session = aal_session_create();
     if (!self->session)
-        goto nomem;
+        goto native_error;
     Py_BEGIN_ALLOW_THREADS
     self->link = aal_link_create(bpm);
     self->sched = self->link ? aal_sched_create(self->link, self->quantum) : NULL;
     Py_END_ALLOW_THREADS
     if (!self->link || !self->sched)
-        goto nomem;
+        goto native_error;
     live_list_add(self);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++) {
         self->callbacks[i] = PyList_New(0);
@@ -113,8 +114,11 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail;
     return (PyObject *)self;
 
-nomem:
-    PyErr_NoMemory();
+native_error:
+    /* The shim's record says why (out of descriptors: OSError EMFILE);
+     * the scheduler's own failures (memory, a thread) leave none. */
+    link_raise_native_error("could not create the Link's scheduler (out of memory "
+                            "or threads)");
 fail:
     Py_DECREF(self);
     return NULL;

@@ -82,8 +82,18 @@ int link_refuse_delete(PyObject *value, const char *name);
 /* ------------------------------------------------------------------ */
 /* link_session.c: calls into Link.  Each takes session_mu with the GIL
  * released (Py_BEGIN_ALLOW_THREADS around it) and maps every failure to an
- * exception in one place: 0, or -1 with RuntimeError set.
+ * exception in one place: 0, or -1 with an exception set (see
+ * link_raise_native_error).
  * Thread: any Python thread.  GIL: held on entry and exit. */
+
+/* Raises what the shim recorded for this thread's last failed call
+ * (aal_last_error): std::system_error -> OSError (with its errno when the
+ * error is the system's), std::bad_alloc -> MemoryError, anything else ->
+ * RuntimeError with its text; `fallback` is the text when the shim gave
+ * none.  The caller cleared the record (aal_clear_last_error) before the
+ * calls that failed, on this same thread.  Always returns -1.
+ * Locks: none. */
+int link_raise_native_error(const char *fallback);
 
 /* Sets RuntimeError("this Link is closed"); always returns -1. */
 int link_raise_closed(void);
