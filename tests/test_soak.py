@@ -13,6 +13,7 @@ The soak's own time-out follows from that duration (the suite-wide one of
 pyproject.toml is for tests of seconds).
 """
 import asyncio
+import faulthandler
 import os
 import random
 import subprocess
@@ -47,7 +48,19 @@ def test_soak_timeout_follows_its_duration():
     assert float(out) > 3600 + 30
 
 
+@pytest.fixture
+def soak_faulthandler():
+    """pytest dumps every thread's stack once a test has run
+    faulthandler_timeout (pyproject.toml): re-arm that for the soak's own
+    duration, so a long soak does not dump at 110 s as if it hung."""
+    faulthandler.cancel_dump_traceback_later()
+    faulthandler.dump_traceback_later(TIMEOUT - 10, file=sys.stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
 @pytest.mark.timeout(TIMEOUT)
+@pytest.mark.usefixtures("soak_faulthandler")
 async def test_soak(make_link):
     loop = asyncio.get_running_loop()
     link = make_link(150)
