@@ -305,7 +305,21 @@ static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
 
 int link_edit(LinkObject *self, link_edit_op *e)
 {
-    if (run_native(self, op_edit, e) < 0)
+    /* An edit that names a beat re-targets every pending sync to its own
+     * grid's first point at or after that beat (aalink 0.2.3's
+     * reschedule_sync_events); the scheduler hands nothing over from
+     * before the commit until that is done. */
+    bool retarget = e->kind == EDIT_REQUEST_BEAT || e->kind == EDIT_FORCE_BEAT ||
+                    e->kind == EDIT_REQUEST_BEAT_AT_START ||
+                    e->kind == EDIT_PLAY_AND_REQUEST_BEAT;
+    if (link_check_usable(self) < 0)
+        return -1;
+    if (retarget)
+        aal_sched_edit_begin(self->sched);
+    int rc = run_native(self, op_edit, e);
+    if (retarget)
+        aal_sched_edit_end(self->sched, rc == 0, e->value);
+    if (rc < 0)
         return -1;
     /* Pending futures are targeted in beats: let the scheduler re-time
      * them against the new timeline. */

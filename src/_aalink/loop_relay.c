@@ -219,6 +219,15 @@ aal_relay *aal_relay_start(int watch_fd, PyObject *loop, PyObject *callback)
     return r;
 }
 
+int aal_relay_traverse(aal_relay *r, visitproc visit, void *arg)
+{
+    if (r) {
+        Py_VISIT(r->loop);
+        Py_VISIT(r->callback);
+    }
+    return 0;
+}
+
 void aal_relay_stop(aal_relay *r)
 {
     if (!r)
