@@ -138,10 +138,10 @@ def test_a_link_held_only_by_futures_of_a_closed_loop_is_freed(loop_kind):
     link = Link(120)
     ref = weakref.ref(link)
 
-    async def far():
+    async def far(link):
         return link.sync(1000)
 
-    fut = loop.run_until_complete(far())
+    fut = loop.run_until_complete(far(link))
     assert sched_threads(threads_before + 1) == threads_before + 1
     loop.close()
     del link, fut, loop

@@ -64,16 +64,18 @@ async def test_every_retargets_its_pending_step(make_link):
     link = make_link(480)
     link.force_beat(0)
     values = []
+    first_seen = asyncio.Event()
 
     async def consume():
         async for b in link.every(1):
             values.append(b)
+            first_seen.set()
             if len(values) == 4:
                 return
 
     task = asyncio.ensure_future(consume())
-    while not values:
-        await asyncio.sleep(0.005)
+    await asyncio.wait_for(first_seen.wait(), TIMEOUT)
+    await asyncio.sleep(0.005)  # its next step is pending
     link.force_beat(10.5)  # every()'s pending step targets 11.0
     await asyncio.wait_for(task, TIMEOUT)
     first = values[0]
