@@ -3,7 +3,8 @@
 //
 // Every extern "C" function runs its body through barrier() (below), whose
 // two overloads hold the only catch blocks: no C++ exception crosses into C.
-// Functions that return a status give 0 on success and -1 on failure.
+// Functions that return a status give 0 on success and -1 on failure; every
+// failure is recorded, per thread, for aal_last_error().
 #include "aal_link.h"
 
 #include <ableton/platforms/Config.hpp>
@@ -11,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <new>
+#include <system_error>
 
 // Joining must never change the tempo of an existing session (Link's
 // TEST-PLAN TEMPO-2).  Why it could:
@@ -76,6 +79,50 @@ namespace {
 
 using micros = std::chrono::microseconds;
 
+// The calling thread's last failure (aal_last_error).
+thread_local aal_error last_error;
+
+void record(int kind, int errnum, const char *message) noexcept
+{
+    last_error.kind = kind;
+    last_error.errnum = errnum;
+    std::strncpy(last_error.message, message ? message : "", sizeof last_error.message - 1);
+    last_error.message[sizeof last_error.message - 1] = '\0';
+}
+
+// Records the exception being handled; called only from a catch block.
+void record_current() noexcept
+{
+    try {
+        throw;
+    }
+    catch (const std::system_error &e) {
+        // asio (standalone) has its own category for the OS's errno values.
+        const std::error_category &cat = e.code().category();
+        bool os = cat == std::system_category() || cat == std::generic_category() ||
+                  std::strcmp(cat.name(), "asio.system") == 0;
+        record(AAL_ERR_SYSTEM, os ? e.code().value() : 0, e.what());
+    }
+    catch (const std::bad_alloc &e) {
+        record(AAL_ERR_NOMEM, 0, e.what());
+    }
+    catch (const std::exception &e) {
+        record(AAL_ERR_OTHER, 0, e.what());
+    }
+    catch (...) {
+        record(AAL_ERR_OTHER, 0, "unknown C++ exception in Ableton Link");
+    }
+}
+
+// A call that fails without an exception: a NULL handle, or a result Link
+// could not represent.
+template <typename R>
+R invalid(R failure, const char *what) noexcept
+{
+    record(AAL_ERR_OTHER, 0, what);
+    return failure;
+}
+
 // The one exception barrier: every extern "C" function below runs its body
 // through it, so that no C++ exception crosses into C.  Returns what `body`
 // returns, or `failure` when it throws.  The failure type is spelled at each
@@ -87,6 +134,7 @@ R barrier(R failure, F &&body) noexcept
         return body();
     }
     catch (...) {
+        record_current();
         return failure;
     }
 }
@@ -99,6 +147,7 @@ void barrier(F &&body) noexcept
         body();
     }
     catch (...) {
+        record_current();
     }
 }
 
@@ -116,6 +165,18 @@ int status(F &&body) noexcept
 
 extern "C" {
 
+void aal_last_error(aal_error *out)
+{
+    *out = last_error;
+}
+
+void aal_clear_last_error(void)
+{
+    last_error.kind = AAL_ERR_NONE;
+    last_error.errnum = 0;
+    last_error.message[0] = '\0';
+}
+
 aal_link *aal_link_create(double bpm)
 {
     return barrier<aal_link *>(nullptr, [&] { return new aal_link(bpm); });
@@ -128,7 +189,7 @@ void aal_link_destroy(aal_link *link)
 
 int aal_link_enable(aal_link *link, bool enable)
 {
-    if (!link) return -1;
+    if (!link) return invalid(-1, "no Link (NULL handle)");
     return status([&] { link->link.enable(enable); });
 }
 
@@ -139,7 +200,7 @@ bool aal_link_is_enabled(const aal_link *link)
 
 int aal_link_enable_start_stop_sync(aal_link *link, bool enable)
 {
-    if (!link) return -1;
+    if (!link) return invalid(-1, "no Link (NULL handle)");
     return status([&] { link->link.enableStartStopSync(enable); });
 }
 
@@ -151,20 +212,22 @@ bool aal_link_is_start_stop_sync_enabled(const aal_link *link)
 int64_t aal_link_num_peers(const aal_link *link)
 {
     return barrier<int64_t>(-1, [&] {
-        return link ? static_cast<int64_t>(link->link.numPeers()) : -1;
+        return link ? static_cast<int64_t>(link->link.numPeers())
+                    : invalid<int64_t>(-1, "no Link (NULL handle)");
     });
 }
 
 int64_t aal_link_clock_micros(const aal_link *link)
 {
     return barrier<int64_t>(-1, [&] {
-        return link ? static_cast<int64_t>(link->link.clock().micros().count()) : -1;
+        return link ? static_cast<int64_t>(link->link.clock().micros().count())
+                    : invalid<int64_t>(-1, "no Link (NULL handle)");
     });
 }
 
 int aal_link_set_num_peers_callback(aal_link *link, aal_peers_fn fn, void *context)
 {
-    if (!link) return -1;
+    if (!link) return invalid(-1, "no Link (NULL handle)");
     return status([&] {
         link->link.setNumPeersCallback([fn, context](std::size_t peers) {
             if (fn) fn(static_cast<uint64_t>(peers), context);
@@ -174,7 +237,7 @@ int aal_link_set_num_peers_callback(aal_link *link, aal_peers_fn fn, void *conte
 
 int aal_link_set_tempo_callback(aal_link *link, aal_tempo_fn fn, void *context)
 {
-    if (!link) return -1;
+    if (!link) return invalid(-1, "no Link (NULL handle)");
     return status([&] {
         link->link.setTempoCallback([fn, context](double bpm) {
             if (fn) fn(bpm, context);
@@ -184,7 +247,7 @@ int aal_link_set_tempo_callback(aal_link *link, aal_tempo_fn fn, void *context)
 
 int aal_link_set_start_stop_callback(aal_link *link, aal_start_stop_fn fn, void *context)
 {
-    if (!link) return -1;
+    if (!link) return invalid(-1, "no Link (NULL handle)");
     return status([&] {
         link->link.setStartStopCallback([fn, context](bool playing) {
             if (fn) fn(playing, context);
@@ -204,20 +267,20 @@ void aal_session_destroy(aal_session *session)
 
 int aal_link_capture_app_session(const aal_link *link, aal_session *session)
 {
-    if (!link || !session) return -1;
+    if (!link || !session) return invalid(-1, "no Link or session (NULL handle)");
     return status([&] { session->state = link->link.captureAppSessionState(); });
 }
 
 int aal_link_commit_app_session(aal_link *link, const aal_session *session)
 {
-    if (!link || !session) return -1;
+    if (!link || !session) return invalid(-1, "no Link or session (NULL handle)");
     return status([&] { link->link.commitAppSessionState(session->state); });
 }
 
 int aal_link_snapshot(const aal_link *link, aal_session *session, double quantum,
                       aal_snapshot *out)
 {
-    if (!link || !session || !out) return -1;
+    if (!link || !session || !out) return invalid(-1, "no Link, session or result (NULL)");
     return status([&] {
         session->state = link->link.captureAppSessionState();
         const micros now = link->link.clock().micros();
@@ -232,26 +295,28 @@ int aal_link_snapshot(const aal_link *link, aal_session *session, double quantum
 
 double aal_session_tempo(const aal_session *session)
 {
-    return barrier<double>(NAN, [&] { return session ? session->state.tempo() : NAN; });
+    return barrier<double>(NAN, [&] { return session ? session->state.tempo() : invalid<double>(NAN, "no session (NULL handle)"); });
 }
 
 int aal_session_set_tempo(aal_session *session, double bpm, int64_t at_us)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] { session->state.setTempo(bpm, micros(at_us)); });
 }
 
 double aal_session_beat_at_time(const aal_session *session, int64_t time_us, double quantum)
 {
     return barrier<double>(NAN, [&] {
-        return session ? session->state.beatAtTime(micros(time_us), quantum) : NAN;
+        return session ? session->state.beatAtTime(micros(time_us), quantum)
+                       : invalid<double>(NAN, "no session (NULL handle)");
     });
 }
 
 double aal_session_phase_at_time(const aal_session *session, int64_t time_us, double quantum)
 {
     return barrier<double>(NAN, [&] {
-        return session ? session->state.phaseAtTime(micros(time_us), quantum) : NAN;
+        return session ? session->state.phaseAtTime(micros(time_us), quantum)
+                       : invalid<double>(NAN, "no session (NULL handle)");
     });
 }
 
@@ -259,27 +324,27 @@ int64_t aal_session_time_at_beat(const aal_session *session, double beat, double
 {
     return barrier<int64_t>(INT64_MIN, [&] {
         return session ? static_cast<int64_t>(session->state.timeAtBeat(beat, quantum).count())
-                       : INT64_MIN;
+                       : invalid<int64_t>(INT64_MIN, "no session (NULL handle)");
     });
 }
 
 int aal_session_request_beat_at_time(aal_session *session, double beat, int64_t time_us,
                                      double quantum)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] { session->state.requestBeatAtTime(beat, micros(time_us), quantum); });
 }
 
 int aal_session_force_beat_at_time(aal_session *session, double beat, int64_t time_us,
                                    double quantum)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] { session->state.forceBeatAtTime(beat, micros(time_us), quantum); });
 }
 
 int aal_session_set_is_playing(aal_session *session, bool playing, int64_t time_us)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] { session->state.setIsPlaying(playing, micros(time_us)); });
 }
 
@@ -292,14 +357,14 @@ int64_t aal_session_time_for_is_playing(const aal_session *session)
 {
     return barrier<int64_t>(INT64_MIN, [&] {
         return session ? static_cast<int64_t>(session->state.timeForIsPlaying().count())
-                       : INT64_MIN;
+                       : invalid<int64_t>(INT64_MIN, "no session (NULL handle)");
     });
 }
 
 int aal_session_request_beat_at_start_playing_time(aal_session *session, double beat,
                                                    double quantum)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] { session->state.requestBeatAtStartPlayingTime(beat, quantum); });
 }
 
@@ -307,7 +372,7 @@ int aal_session_set_is_playing_and_request_beat_at_time(aal_session *session, bo
                                                         int64_t time_us, double beat,
                                                         double quantum)
 {
-    if (!session) return -1;
+    if (!session) return invalid(-1, "no session (NULL handle)");
     return status([&] {
         session->state.setIsPlayingAndRequestBeatAtTime(playing, micros(time_us), beat, quantum);
     });

@@ -3,7 +3,9 @@
  * Everything here is C: an opaque handle, C types, int64_t microseconds on
  * Link's clock.  The implementation (aal_link.cpp) catches every C++
  * exception; functions report failure through their return value (NULL, -1,
- * NaN, INT64_MIN or false, as each says) and never throw.
+ * NaN, INT64_MIN or false, as each says) and never throw.  What failed is
+ * kept per thread: every function that fails records it, and
+ * aal_last_error() reads it back (see "Errors" below).
  *
  * Contracts.  Each function says:
  *   Thread:  who may call it.  "Any" means any thread but Link's own (the one
@@ -47,6 +49,33 @@ typedef struct aal_snapshot {
     double phase;    /* in [0, quantum) */
     bool playing;
 } aal_snapshot;
+
+/* ---- Errors ---- */
+
+/* What a failed call ran into. */
+enum aal_error_kind {
+    AAL_ERR_NONE = 0,  /* no failure recorded */
+    AAL_ERR_SYSTEM,    /* std::system_error: errnum is an errno value when the
+                        * error's category is the system's (or generic), else 0 */
+    AAL_ERR_NOMEM,     /* std::bad_alloc */
+    AAL_ERR_OTHER,     /* any other exception, or a bad argument (NULL handle) */
+};
+
+#define AAL_ERROR_MESSAGE_SIZE 256
+
+typedef struct aal_error {
+    int kind;    /* enum aal_error_kind */
+    int errnum;  /* AAL_ERR_SYSTEM only: errno, or 0 */
+    char message[AAL_ERROR_MESSAGE_SIZE]; /* Link's what(), truncated; "" if none */
+} aal_error;
+
+/* The failure recorded by the last function of this file that failed on
+ * the calling thread (kind AAL_ERR_NONE if none did since the last
+ * aal_clear_last_error).  Successful calls leave it alone: clear it before
+ * a sequence of calls, read it once one failed.  Thread: any (the record is
+ * the thread's own).  Blocks: no.  GIL: may be held. */
+void aal_last_error(aal_error *out);
+void aal_clear_last_error(void);
 
 /* ---- Link: lifetime, flags, clock ---- */
 

@@ -53,37 +53,40 @@ async def test_tempo_change_moves_pending_targets(make_link):
     assert elapsed < 0.6
 
 
-async def test_force_beat_forward_resolves_passed_targets_at_once(make_link):
-    link = make_link(60)
+async def test_force_beat_forward_retargets_to_the_grid_after_the_edit(make_link):
+    link = make_link(600)
     link.force_beat(0)
     fut = link.sync(8)
     assert not fut.done()
-    link.force_beat(100)
-    value = await asyncio.wait_for(fut, 1)
-    assert value == 8.0
-    assert link.beat >= 100
+    link.force_beat(100)  # the first point of sync(8)'s grid at or after 100: 104
+    await asyncio.sleep(0.05)
+    assert not fut.done()
+    value = await asyncio.wait_for(fut, 2)
+    assert value == 104.0
+    assert link.beat >= 104 - EPS
 
 
-async def test_force_beat_backward_delays_pending_targets(make_link):
+async def test_force_beat_backward_retargets_pending_targets(make_link):
     link = make_link(600)  # 10 beats a second
     link.force_beat(3.5)
     fut = link.sync(4)  # due at beat 4, 50 ms away
-    link.force_beat(-2)  # now 6 beats (0.6 s) away
+    link.force_beat(-2)  # sync(4)'s grid from -2: beat 0, 0.2 s away
     t0 = time.monotonic()
     value = await asyncio.wait_for(fut, 5)
-    assert value == 4.0
-    assert link.beat >= 4 - EPS
-    assert time.monotonic() - t0 > 0.4
+    assert value == 0.0
+    assert link.beat >= 0 - EPS
+    assert time.monotonic() - t0 > 0.15
 
 
-async def test_a_handed_off_future_whose_beat_moves_away_is_given_back(make_link):
+async def test_a_handed_off_future_is_retargeted_by_an_edit_before_the_loop_takes_it(make_link):
     """The scheduler hands a future to the loop shortly before its beat, so
-    that the loop's wake-up is over when the beat comes.  If the timeline
-    moves back before the loop takes it, the loop must not resolve it early:
-    it gives it back, and it resolves when the timeline reaches its beat."""
+    that the loop's wake-up is over when the beat comes.  If this program
+    edits the timeline before the loop takes it, the hand-off is re-targeted
+    like every pending sync (never resolved with its stale beat) and
+    resolves when the timeline reaches its new target."""
     link = make_link(300)  # 5 beats a second
     link.force_beat(0)
-    fut = link.sync(1)  # due at beat 1, 0.2 s away
+    fut = link.sync(2, offset=1)  # due at beat 1, 0.2 s away
     before = link._scheduler_stats()
     assert before["pending"] == 1
     # Keep the loop busy until the scheduler has handed the future over and
@@ -93,17 +96,15 @@ async def test_a_handed_off_future_whose_beat_moves_away_is_given_back(make_link
         time.sleep(0.001)  # noqa: ASYNC251  the loop must not take the hand-off yet
     handed = link._scheduler_stats()
     assert handed["pending"] == 0 and handed["batches"] > before["batches"]
-    link.force_beat(-2)  # beat 1 is 3 beats (0.6 s) away again
+    link.force_beat(-2)  # sync(2, offset=1)'s grid from -2: beat -1, 0.2 s away
     t0 = time.monotonic()
-    await asyncio.sleep(0.05)  # the loop takes the hand-off
+    await asyncio.sleep(0.05)  # the loop takes what is ready: nothing
     assert not fut.done()
-    after = link._scheduler_stats()
-    assert after["given_back"] == before["given_back"] + 1
-    assert after["pending"] == 1
+    assert link._scheduler_stats()["pending"] == 1
     value = await asyncio.wait_for(fut, 2)
-    assert value == 1.0
-    assert link.beat >= 1 - EPS
-    assert time.monotonic() - t0 > 0.2
+    assert value == -1.0
+    assert link.beat >= -1 - EPS
+    assert time.monotonic() - t0 > 0.1
 
 
 async def test_due_futures_are_delivered_in_one_batch(make_link):

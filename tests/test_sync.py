@@ -371,24 +371,26 @@ async def test_force_beat_forward_resolves_a_pending_future_at_once(make_link):
     assert time.monotonic() - t0 < 0.025 + LATE
 
 
-async def test_force_beat_past_the_target_resolves_it_with_its_grid_value(make_link):
+async def test_force_beat_past_the_target_retargets_it_to_its_grid_after_the_edit(make_link):
+    """An edit re-targets a pending sync to its own grid's first point at or
+    after the beat the edit names (aalink 0.2.3): not the stale 0.5."""
     link = make_link(120)
     link.force_beat(0)
     fut = link.sync(2, offset=0.5)  # 0.5
     link.force_beat(10)
-    assert await asyncio.wait_for(fut, 1) == 0.5
-    assert link.beat >= 10
+    assert await asyncio.wait_for(fut, 1) == 10.5
+    assert link.beat >= 10.5 - EPS
 
 
-async def test_force_beat_backward_delays_a_pending_future(make_link):
+async def test_force_beat_backward_retargets_a_pending_future(make_link):
+    """Back to beat 0, a sync(4) pending for 4.0 now targets 0.0, the first
+    point of its grid at or after 0: the timeline is there at once."""
     link = make_link(600)  # 10 beats a second
     link.force_beat(3.5)
     fut = link.sync(4)  # 50 ms away
-    link.force_beat(0)  # now 400 ms away
-    t0 = time.monotonic()
-    assert await asyncio.wait_for(fut, TIMEOUT) == 4.0
-    assert link.beat >= 4.0 - EPS
-    assert time.monotonic() - t0 > 0.3
+    link.force_beat(0)
+    assert await asyncio.wait_for(fut, TIMEOUT) == 0.0
+    assert link.beat < 1.0
 
 
 async def test_request_beat_retargets_pending_futures(make_link):

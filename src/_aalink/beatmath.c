@@ -1,4 +1,4 @@
-/* beatmath.c - next grid point after a beat, in constant time. */
+/* beatmath.c - the next grid point after (or at) a beat, in constant time. */
 #include "beatmath.h"
 
 #include <math.h>
@@ -34,4 +34,12 @@ int aal_next_grid_point(double now, double step, double offset, double origin,
         return -1;
     *out = point;
     return 0;
+}
+
+int aal_grid_point_at_or_after(double beat, double step, double base, double *out)
+{
+    if (!isfinite(beat))
+        return -1;
+    /* At or after `beat` is strictly after the double just below it. */
+    return aal_next_grid_point(nextafter(beat, -INFINITY), step, base, 0.0, out);
 }

@@ -11,4 +11,8 @@
 int aal_next_grid_point(double now, double step, double offset, double origin,
                         double *out);
 
+/* The smallest point of the grid base + k*step that is at or after `beat`
+ * (the point itself when `beat` is on the grid).  0, or -1 as above. */
+int aal_grid_point_at_or_after(double beat, double step, double base, double *out);
+
 #endif

@@ -15,8 +15,10 @@ static const char *const callback_kind_names[AAL_N_CALLBACK_KINDS] = {
 
 void link_drop_future(void *future, void *ctx)
 {
-    (void)ctx;
-    Py_DECREF((PyObject *)future);
+    if (ctx)
+        link_release_future(ctx, future);
+    else
+        Py_DECREF((PyObject *)future); /* the Link is being freed */
 }
 
 /* ------------------------------------------------------------------ */
@@ -115,14 +117,37 @@ static bool resolve_future(LinkObject *self, const aal_item *item)
     }
     if (PyErr_Occurred())
         PyErr_WriteUnraisable(fut);
-    Py_DECREF(fut);
+    link_release_future(self, fut);
     return resolved;
+}
+
+/* A future of a batch that cannot be resolved now goes back to the
+ * scheduler, which keeps our reference; on a closed Link it is cancelled
+ * (here, on the loop's thread) instead, as close() cancelled the rest. */
+static void give_back(LinkObject *self, const aal_batch *batch, const aal_item *item)
+{
+    PyObject *fut = item->ptr;
+    if (!self->closed) {
+        self->given_back++;
+        if (aal_sched_give_back(self->sched, batch, item) == 0)
+            return;
+    }
+    else {
+        PyObject *r = PyObject_CallMethodNoArgs(fut, self->state->str_cancel);
+        if (r)
+            Py_DECREF(r);
+        else
+            PyErr_WriteUnraisable(fut);
+    }
+    link_release_future(self, fut);
 }
 
 /* The waker's "a batch is ready": takes what the scheduler handed over,
  * holds each future until its beat (link_settle), resolves it or gives it
- * back, then delivers recorded Link events.  -1 only for SystemExit or
- * KeyboardInterrupt raised by a user callback. */
+ * back, then delivers recorded Link events.  A timeline edit of this
+ * program since the batch was taken re-targets what is left of it: those
+ * go back.  -1 only for SystemExit or KeyboardInterrupt raised by a user
+ * callback.  The waker holds a reference to self (the hold may go). */
 static int link_deliver_batch(PyObject *owner)
 {
     LinkObject *self = (LinkObject *)owner;
@@ -140,14 +165,20 @@ static int link_deliver_batch(PyObject *owner)
         settled = link_settle(self, batch.ready, n, window, late, due) == 0;
         PyErr_Clear();
     }
+    bool edited = false;
     for (size_t i = 0; i < n; i++) {
         const aal_item *item = &batch.ready[i];
-        if (!settled || !due[i]) {
-            /* Not due (the timeline moved) or not checked: back to the
-             * scheduler, which keeps our reference. */
-            self->given_back++;
-            if (aal_sched_push(self->sched, item->target, item->lead_us, item->ptr) != 0)
-                link_drop_future(item->ptr, NULL);
+        /* Resolving runs Python, which may let another thread edit the
+         * timeline: ask again before each. */
+        if (!edited && !self->closed)
+            edited = aal_sched_edited_since(self->sched, &batch);
+        if (!settled || !due[i] || edited || self->closed) {
+            /* Not due (the timeline moved), not checked, or re-targeted
+             * meanwhile; or the Link closed under us (cancelled). */
+            if (self->closed && settled && due[i] && !edited)
+                resolve_future(self, item);
+            else
+                give_back(self, &batch, item);
             continue;
         }
         if (resolve_future(self, item))
@@ -159,6 +190,7 @@ static int link_deliver_batch(PyObject *owner)
     for (size_t i = 0; i < batch.n_events && rc == 0; i++)
         rc = deliver_event(self, &batch.events[i]);
     aal_batch_release(&batch);
+    link_update_hold(self);
     return rc;
 }
 
@@ -187,6 +219,7 @@ static void link_future_done(PyObject *owner)
     if (self->done_pending * 2 >= pending) {
         aal_sched_filter(self->sched, future_not_done, link_drop_future, self);
         self->done_pending = 0;
+        link_update_hold(self); /* the waker holds a reference to self */
     }
 }
 
@@ -214,8 +247,16 @@ int link_parse_lead(LinkObject *self, PyObject *obj, int64_t *lead_us)
     return 0;
 }
 
-/* Creates a future of `loop` and queues it for `target` beats. */
-static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, int64_t lead_us)
+/* Where the grid origin + offset + k*step starts, reduced modulo step. */
+static double grid_base(double step, double offset, double origin)
+{
+    return fmod(fmod(origin, step) + fmod(offset, step), step);
+}
+
+/* Creates a future of `loop` and queues it for `target` beats, a point of
+ * the grid base + k*step. */
+static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, double step,
+                              double base, int64_t lead_us)
 {
     PyObject *fut = PyObject_CallMethodNoArgs(loop, self->state->str_create_future);
     if (!fut)
@@ -241,7 +282,7 @@ static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, i
     Py_DECREF(r);
     /* The scheduler's reference: released when resolved or dropped. */
     Py_INCREF(fut);
-    int rc = aal_sched_push(self->sched, target, lead_us, fut);
+    int rc = aal_sched_push(self->sched, target, step, base, lead_us, fut);
     if (rc != 0) {
         Py_DECREF(fut);
         Py_DECREF(fut);
@@ -253,6 +294,8 @@ static PyObject *queue_future(LinkObject *self, PyObject *loop, double target, i
             PyErr_NoMemory();
         return NULL;
     }
+    self->n_futures++;
+    link_update_hold(self); /* the first pending future holds the Link */
     return fut;
 }
 
@@ -316,27 +359,36 @@ PyObject *Link_sync(LinkObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
 
-    return queue_future(self, loop, target, lead_us);
+    return queue_future(self, loop, target, beat, grid_base(beat, offset, origin), lead_us);
 }
 
 AAL_DOC(Link_sync_at_doc,
-        "_sync_at($self, beat, lead=None)\n--\n\n"
+        "_sync_at($self, beat, lead=None, step=None, offset=0, origin=0)\n--\n\n"
         "Internal: a future resolved when the timeline reaches beat (at once if it\n"
-        "has passed).  Used by every().");
+        "has passed), a point of the grid origin + offset + k*step (step None: beat\n"
+        "alone), which a timeline edit re-targets it on.  Used by every().");
 
 PyObject *Link_sync_at(LinkObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"beat", "lead", NULL};
-    PyObject *beat_obj, *lead_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:_sync_at", kwlist, &beat_obj, &lead_obj))
+    static char *kwlist[] = {"beat", "lead", "step", "offset", "origin", NULL};
+    PyObject *beat_obj, *lead_obj = NULL, *step_obj = Py_None, *offset_obj = NULL,
+                        *origin_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOOO:_sync_at", kwlist, &beat_obj,
+                                     &lead_obj, &step_obj, &offset_obj, &origin_obj))
         return NULL;
-    double target;
+    double target, step = 0.0, offset = 0.0, origin = 0.0;
     int64_t lead_us;
     if (aal_to_beat(beat_obj, "beat", &target) < 0 ||
+        (step_obj != Py_None && aal_to_finite_double(step_obj, "step", &step) < 0) ||
+        (offset_obj && aal_to_finite_double(offset_obj, "offset", &offset) < 0) ||
+        (origin_obj && aal_to_finite_double(origin_obj, "origin", &origin) < 0) ||
         link_parse_lead(self, lead_obj, &lead_us) < 0 || link_check_usable(self) < 0)
         return NULL;
+    /* Without a grid (step 0) an edit leaves the target alone. */
+    double base = step > 0.0 ? grid_base(step, offset, origin) : 0.0;
     PyObject *loop = link_loop_for_sync(self);
-    return loop ? queue_future(self, loop, target, lead_us) : NULL;
+    return loop ? queue_future(self, loop, target, step > 0.0 ? step : 0.0, base, lead_us)
+                : NULL;
 }
 
 /* ------------------------------------------------------------------ */

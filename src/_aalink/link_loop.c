@@ -14,6 +14,7 @@ void link_detach_loop(LinkObject *self)
 {
     if (self->sched && !self->closed)
         aal_sched_set_wake_fd(self->sched, -1);
+    link_release_hold(self); /* the caller holds a reference to self */
     if (self->waker) {
         PyObject *waker = self->waker;
         self->waker = NULL;
@@ -24,7 +25,7 @@ void link_detach_loop(LinkObject *self)
         aal_batch batch;
         aal_sched_take_all(self->sched, &batch);
         for (size_t i = 0; i < batch.n_ready; i++)
-            link_drop_future(batch.ready[i].ptr, NULL);
+            link_release_future(self, batch.ready[i].ptr);
         aal_batch_release(&batch);
     }
     self->done_pending = 0;
@@ -86,6 +87,9 @@ enum loop_action {
     ERR_OTHER_LOOP, /* sync() in another loop while the bound one is open */
     ERR_WRONG_THREAD, /* sync() off the thread running the bound loop */
     ERR_RAISED,     /* asking the loop raised: the exception is set */
+    LET_GO,         /* the bound loop is closed: drop its futures (and their
+                     * hold on the Link), keep no loop */
+    LET_GO_NO_LOOP, /* the same, then sync() has no loop at all */
 };
 
 /* The one decision table.  `running` is asyncio's running loop on this
@@ -113,12 +117,16 @@ static enum loop_action decide(LinkObject *self, PyObject *running, enum loop_ne
         return ERR_RAISED;
     if (is_running)
         return need == NEED_LOOP ? ERR_WRONG_THREAD : SCHEDULE; /* Link(bpm, loop) */
-    if (need == NEED_LOOP) /* no loop runs here, nor does the bound one */
-        return self->waker ? KEEP : ATTACH_BOUND;
+    /* Neither runs: is the bound loop closed?  Then it can take no
+     * delivery, and its futures let go of the Link. */
     int closed = aal_call_bool_method(bound, st->str_is_closed);
     if (closed < 0)
         return ERR_RAISED;
-    return !closed && running == Py_None ? ATTACH_BOUND : KEEP;
+    if (closed)
+        return need == NEED_LOOP ? LET_GO_NO_LOOP : LET_GO;
+    if (need == NEED_LOOP) /* no loop runs here, nor does the bound one */
+        return self->waker ? KEEP : ATTACH_BOUND;
+    return running == Py_None ? ATTACH_BOUND : KEEP;
 }
 
 /* Carries out decide()'s answer.  0, or -1 with an exception. */
@@ -141,6 +149,13 @@ static int bind_loop(LinkObject *self, enum loop_need need)
     case SCHEDULE:
         rc = schedule_attach(self);
         break;
+    case LET_GO:
+        link_detach_loop(self);
+        rc = 0;
+        break;
+    case LET_GO_NO_LOOP:
+        link_detach_loop(self);
+        /* fall through */
     case ERR_NO_LOOP:
         PyErr_SetString(PyExc_RuntimeError,
                         "Link.sync() needs an event loop: call it from a coroutine, or "

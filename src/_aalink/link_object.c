@@ -94,15 +94,16 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    aal_clear_last_error();
     self->session = aal_session_create();
     if (!self->session)
-        goto nomem;
+        goto native_error;
     Py_BEGIN_ALLOW_THREADS
     self->link = aal_link_create(bpm);
     self->sched = self->link ? aal_sched_create(self->link, self->quantum) : NULL;
     Py_END_ALLOW_THREADS
     if (!self->link || !self->sched)
-        goto nomem;
+        goto native_error;
     live_list_add(self);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++) {
         self->callbacks[i] = PyList_New(0);
@@ -115,8 +116,11 @@ static PyObject *Link_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         goto fail;
     return (PyObject *)self;
 
-nomem:
-    PyErr_NoMemory();
+native_error:
+    /* The shim's record says why (out of descriptors: OSError EMFILE);
+     * the scheduler's own failures (memory, a thread) leave none. */
+    link_raise_native_error("could not create the Link's scheduler (out of memory "
+                            "or threads)");
 fail:
     Py_DECREF(self);
     return NULL;
@@ -151,10 +155,13 @@ void link_close_native(LinkObject *self)
 
 static int Link_traverse(LinkObject *self, visitproc visit, void *arg)
 {
-    /* Pending futures are deliberately not visited: like a loop's timer
-     * handles, a pending sync() keeps its waiter (and so this Link) alive
-     * until its beat or its cancellation. */
+    /* Pending futures hold this Link through its waker (link_lifetime.c),
+     * which the loop's reader and the futures reach: visiting them lets the
+     * collector free a Link that only futures of a closed loop reach. */
     Py_VISIT(Py_TYPE(self));
+    int rc = link_traverse_futures(self, visit, arg);
+    if (rc)
+        return rc;
     Py_VISIT(self->loop);
     Py_VISIT(self->waker);
     Py_VISIT(self->on_future_done);
@@ -316,17 +323,25 @@ CALLBACK_METHODS(start_stop, AAL_EVENT_START_STOP)
 /* ------------------------------------------------------------------ */
 /* close, context manager, repr */
 
+void link_close(LinkObject *self)
+{
+    if (self->closed)
+        return;
+    link_close_native(self);
+    link_cancel_pending(self);
+    link_detach_loop(self);
+}
+
 PyDoc_STRVAR(Link_close_doc,
              "close($self, /)\n--\n\n"
              "Leave the session and stop the Link's threads now instead of when it is\n"
-             "garbage-collected.  Pending syncs never resolve.  Idempotent.");
+             "garbage-collected.  Every pending sync() future is cancelled (a task\n"
+             "awaiting one, or iterating every(), ends as cancelled).  May be called\n"
+             "from any thread.  Idempotent.");
 
 static PyObject *Link_close(LinkObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->closed)
-        Py_RETURN_NONE;
-    link_close_native(self);
-    link_detach_loop(self);
+    link_close(self);
     Py_RETURN_NONE;
 }
 

@@ -5,6 +5,8 @@
  *   link_session.c   every call into Link (GIL released, session_mu held)
  *   link_loop.c      choosing and binding the event loop
  *   link_delivery.c  sync(), resolving futures, callbacks, cancellation
+ *   link_lifetime.c  the hold pending futures keep on their Link; close()
+ *                    cancelling them; letting go of a closed loop's
  *   link_extras.c    conversions, clock offset, ramps, every(), lead, stats
  *   link_realtime.c  the opt-in real-time mode of the timing threads
  *
@@ -48,6 +50,10 @@ struct LinkObject {
     PyObject *on_future_done;
     PyObject *weakreflist;
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
+    /* Futures the scheduler (or a batch on the loop) holds a reference to,
+     * and whether they hold this Link through its waker (link_lifetime.c). */
+    Py_ssize_t n_futures;
+    bool held;
     uint64_t given_back;     /* hand-offs whose beat moved away (for tests) */
     /* Real-time mode (link_realtime.c): the priority granted, 0 when off;
      * the hold on the loop thread's policy, or NULL. */
@@ -74,6 +80,12 @@ extern PyType_Spec Link_spec;
  * while it takes session_mu and joins the native threads).
  * Locks: session_mu, then the scheduler's (aal_sched_stop) and Link's. */
 void link_close_native(LinkObject *self);
+/* close(): link_close_native, then cancels every pending future
+ * (link_cancel_pending) and forgets the loop.  Idempotent.  Thread: any
+ * Python thread, or the exit hook.  GIL: held (released as in
+ * link_close_native).  The caller holds a reference to self (letting go of
+ * the hold may otherwise free it). */
+void link_close(LinkObject *self);
 
 /* Ableton Link's tempo range, 20 to 999 bpm: bpm clamped into it.
  * Thread: any.  GIL: not needed.  Locks: none. */
@@ -87,8 +99,18 @@ int link_refuse_delete(PyObject *value, const char *name);
 /* ------------------------------------------------------------------ */
 /* link_session.c: calls into Link.  Each takes session_mu with the GIL
  * released (Py_BEGIN_ALLOW_THREADS around it) and maps every failure to an
- * exception in one place: 0, or -1 with RuntimeError set.
+ * exception in one place: 0, or -1 with an exception set (see
+ * link_raise_native_error).
  * Thread: any Python thread.  GIL: held on entry and exit. */
+
+/* Raises what the shim recorded for this thread's last failed call
+ * (aal_last_error): std::system_error -> OSError (with its errno when the
+ * error is the system's), std::bad_alloc -> MemoryError, anything else ->
+ * RuntimeError with its text; `fallback` is the text when the shim gave
+ * none.  The caller cleared the record (aal_clear_last_error) before the
+ * calls that failed, on this same thread.  Always returns -1.
+ * Locks: none. */
+int link_raise_native_error(const char *fallback);
 
 /* Sets RuntimeError("this Link is closed"); always returns -1. */
 int link_raise_closed(void);
@@ -131,7 +153,11 @@ typedef struct link_edit_op {
 
 /* Commits e, tells the scheduler the timeline changed, and waits (GIL
  * released, at most 50 ms) until Link reports a tempo or start/stop change.
- * Locks: session_mu; then the scheduler's, alone. */
+ * An edit that names a beat (request/force beat, the two start-playing
+ * ones) re-targets every pending sync to the first point of its own grid at
+ * or after that beat, bracketing the commit with aal_sched_edit_begin/end.
+ * Locks: the scheduler's, alone (begin); session_mu (the commit); then the
+ * scheduler's, alone (end, the re-targeting pass, and the wait). */
 int link_edit(LinkObject *self, link_edit_op *e);
 
 /* Holds a batch of hand-offs until their beat (busy-waiting at most
@@ -186,6 +212,31 @@ PyObject *Link_sync(LinkObject *self, PyObject *const *args, Py_ssize_t nargs,
 extern const char Link_sync_doc[];
 PyObject *Link_sync_at(LinkObject *self, PyObject *args, PyObject *kwds);
 extern const char Link_sync_at_doc[];
+
+/* ------------------------------------------------------------------ */
+/* link_lifetime.c: pending futures and their Link's lifetime.  A pending
+ * future keeps its Link alive (as a pending asyncio.sleep keeps its task):
+ * while any is pending the Link's waker holds the Link strongly, and the
+ * Link shows its futures to the garbage collector, so that a Link reachable
+ * only from futures of a closed (and dropped) loop is collected.
+ * Thread: any Python thread (the loop's for delivery).  GIL: held.
+ * Functions that may let go of the hold need the caller to hold its own
+ * reference to self. */
+
+/* Releases the scheduler's reference to one future (the count of the hold;
+ * link_update_hold afterwards). */
+void link_release_future(LinkObject *self, PyObject *fut);
+/* Takes or lets go of the hold to match the futures pending now. */
+void link_update_hold(LinkObject *self);
+/* Lets go of the hold at once (the waker is about to be dropped). */
+void link_release_hold(LinkObject *self);
+/* Cancels every future the scheduler holds: on this thread when the loop
+ * runs here or not at all, through loop.call_soon_threadsafe when it runs
+ * on another thread (futures are not thread-safe), and not at all when the
+ * loop is closed (they are let go).  Locks: the scheduler's, briefly. */
+void link_cancel_pending(LinkObject *self);
+/* Link_traverse's part: the futures the scheduler holds. */
+int link_traverse_futures(LinkObject *self, visitproc visit, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* link_extras.c: beat <-> time, clock offset, tempo ramps, every(), lead,

@@ -38,8 +38,38 @@ int link_check_usable(LinkObject *self)
     return 0;
 }
 
+int link_raise_native_error(const char *fallback)
+{
+    aal_error err;
+    aal_last_error(&err);
+    const char *text = err.message[0] ? err.message : fallback;
+    switch (err.kind) {
+    case AAL_ERR_SYSTEM:
+        if (err.errnum != 0) {
+            /* OSError(errno, text) picks the subclass (FileNotFoundError...). */
+            PyObject *args = Py_BuildValue("(is)", err.errnum, text);
+            if (args) {
+                PyErr_SetObject(PyExc_OSError, args);
+                Py_DECREF(args);
+            }
+        }
+        else {
+            PyErr_SetString(PyExc_OSError, text);
+        }
+        break;
+    case AAL_ERR_NOMEM:
+        PyErr_NoMemory();
+        break;
+    default:
+        PyErr_SetString(PyExc_RuntimeError, text);
+        break;
+    }
+    return -1;
+}
+
 /* Runs op on the Link without the GIL.  0, or -1 with an exception set:
- * the one place where Link's failures become Python exceptions. */
+ * with link_raise_native_error, the one place where Link's failures become
+ * Python exceptions. */
 static int run_native(LinkObject *self, native_op op, void *ctx)
 {
     if (link_check_usable(self) < 0)
@@ -48,15 +78,14 @@ static int run_native(LinkObject *self, native_op op, void *ctx)
     int rc;
     Py_BEGIN_ALLOW_THREADS
     aal_mutex_lock(&self->session_mu);
+    aal_clear_last_error(); /* this thread's record: only op's calls count */
     rc = self->link ? op(self->link, self->session, quantum, ctx) : OP_CLOSED;
     aal_mutex_unlock(&self->session_mu);
     Py_END_ALLOW_THREADS
     if (rc == OP_CLOSED)
         return link_raise_closed();
-    if (rc < 0) {
-        PyErr_SetString(PyExc_RuntimeError, "Ableton Link call failed");
-        return -1;
-    }
+    if (rc < 0)
+        return link_raise_native_error("Ableton Link call failed");
     return 0;
 }
 
@@ -276,7 +305,21 @@ static int op_edit(aal_link *link, aal_session *s, double quantum, void *ctx)
 
 int link_edit(LinkObject *self, link_edit_op *e)
 {
-    if (run_native(self, op_edit, e) < 0)
+    /* An edit that names a beat re-targets every pending sync to its own
+     * grid's first point at or after that beat (aalink 0.2.3's
+     * reschedule_sync_events); the scheduler hands nothing over from
+     * before the commit until that is done. */
+    bool retarget = e->kind == EDIT_REQUEST_BEAT || e->kind == EDIT_FORCE_BEAT ||
+                    e->kind == EDIT_REQUEST_BEAT_AT_START ||
+                    e->kind == EDIT_PLAY_AND_REQUEST_BEAT;
+    if (link_check_usable(self) < 0)
+        return -1;
+    if (retarget)
+        aal_sched_edit_begin(self->sched);
+    int rc = run_native(self, op_edit, e);
+    if (retarget)
+        aal_sched_edit_end(self->sched, rc == 0, e->value);
+    if (rc < 0)
         return -1;
     /* Pending futures are targeted in beats: let the scheduler re-time
      * them against the new timeline. */

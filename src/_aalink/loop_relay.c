@@ -243,6 +243,15 @@ int aal_relay_set_realtime(aal_relay *r, int priority)
     return rc;
 }
 
+int aal_relay_traverse(aal_relay *r, visitproc visit, void *arg)
+{
+    if (r) {
+        Py_VISIT(r->loop);
+        Py_VISIT(r->callback);
+    }
+    return 0;
+}
+
 void aal_relay_stop(aal_relay *r)
 {
     if (!r)

@@ -32,4 +32,11 @@ int aal_relay_set_realtime(aal_relay *relay, int priority);
  * else).  NULL is fine. */
 void aal_relay_stop(aal_relay *relay);
 
+/* Visits the references the relay holds (its loop and callback) for the
+ * garbage collector of its owner (the waker): a relay of a closed loop
+ * must not make its waker, and so a Link, look referenced from outside.
+ * Thread: the GC's.  GIL: held.  Locks: none (the fields change only with
+ * the GIL).  NULL is fine. */
+int aal_relay_traverse(aal_relay *relay, visitproc visit, void *arg);
+
 #endif

@@ -14,6 +14,7 @@ typedef struct {
     int read_fd, write_fd; /* -1 once closed */
     PyObject *loop;
     PyObject *owner_ref; /* weak reference to the client's owner */
+    PyObject *owner_hold; /* the owner, while its futures hold it, else NULL */
     const aal_waker_client *client;
     aal_relay *relay;    /* for loops without add_reader, else NULL */
 } LoopWakerObject;
@@ -23,13 +24,15 @@ static int LoopWaker_traverse(LoopWakerObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->loop);
     Py_VISIT(self->owner_ref);
-    return 0;
+    Py_VISIT(self->owner_hold);
+    return aal_relay_traverse(self->relay, visit, arg);
 }
 
 static int LoopWaker_clear(LoopWakerObject *self)
 {
     Py_CLEAR(self->loop);
     Py_CLEAR(self->owner_ref);
+    Py_CLEAR(self->owner_hold);
     return 0;
 }
 
@@ -53,6 +56,10 @@ static void LoopWaker_dealloc(LoopWakerObject *self)
 /* A strong reference to the owner: 1 (alive), 0 (gone), -1 (error). */
 static int get_owner(LoopWakerObject *self, PyObject **owner)
 {
+    if (self->owner_hold) {
+        *owner = Py_NewRef(self->owner_hold);
+        return 1;
+    }
     if (!self->owner_ref) {
         *owner = NULL;
         return 0;
@@ -170,6 +177,7 @@ PyObject *loop_waker_attach(aalink_state *state, PyObject *loop, PyObject *owner
     self->read_fd = self->write_fd = -1;
     self->loop = Py_NewRef(loop);
     self->owner_ref = NULL;
+    self->owner_hold = NULL;
     self->client = client;
     self->relay = NULL;
     PyObject_GC_Track(self);
@@ -215,6 +223,12 @@ fail:
 int loop_waker_set_realtime(PyObject *waker, int priority)
 {
     return aal_relay_set_realtime(((LoopWakerObject *)waker)->relay, priority);
+}
+
+void loop_waker_hold(PyObject *waker, PyObject *owner)
+{
+    LoopWakerObject *self = (LoopWakerObject *)waker;
+    Py_XSETREF(self->owner_hold, Py_XNewRef(owner));
 }
 
 void loop_waker_stop_relay(PyObject *waker)

@@ -4,7 +4,8 @@
  * The scheduler thread and Link's callbacks write to it without the GIL; the
  * loop's reader callback clears (reads out) the descriptor and tells its
  * client that a batch is ready.  The waker holds only a weak reference to
- * its owner, so a loop does not keep an idle owner alive, and knows the
+ * its owner, so a loop does not keep an idle owner alive (a strong one only
+ * while the owner has pending futures: loop_waker_hold), and knows the
  * owner only through the client interface it was given.  It owns the
  * descriptor and closes it on the loop's thread (or at once when the loop
  * is closed), never while it may still be registered with a selector.
@@ -43,6 +44,12 @@ PyObject *loop_waker_future_done_callback(PyObject *waker);
 /* The descriptor the scheduler writes to (-1 once closed).
  * Thread: any.  GIL: held. */
 int loop_waker_write_fd(PyObject *waker);
+/* The hold of pending futures on their owner (link_lifetime.c): with an
+ * owner, the waker holds it strongly (and shows that reference to the
+ * garbage collector), as the loop's reader and the futures' done-callbacks
+ * reach the waker; with NULL it lets go (which may free the owner: the
+ * caller holds its own reference).  Thread: any.  GIL: held. */
+void loop_waker_hold(PyObject *waker, PyObject *owner);
 /* Stops the relay thread of a loop without add_reader (close, exit hook).
  * Thread: any Python thread.  GIL: held (released while joining).
  * Locks: the relay's, with the GIL released. */

@@ -26,13 +26,32 @@ aalink_state *aalink_state_of_type(PyTypeObject *type)
     return module ? get_state(module) : NULL;
 }
 
-/* atexit hook: stop every scheduler thread and Link's own threads while the
- * interpreter is still whole, so nothing native runs during finalization. */
+/* atexit hook: close every Link while the interpreter is still whole (stop
+ * its scheduler thread and Link's own threads, so nothing native runs
+ * during finalization, and cancel its pending futures).  Closing lets go of
+ * the Links' holds, which may free them: hold each meanwhile. */
 static PyObject *aalink_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     aalink_state *st = get_state(module);
+    Py_ssize_t n = 0;
     for (LinkObject *link = st->live_links; link; link = link->next_live)
-        link_close_native(link);
+        n++;
+    PyObject **links = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *links);
+    if (!links) {
+        /* No memory for the list: at least stop every native thread. */
+        for (LinkObject *link = st->live_links; link; link = link->next_live)
+            link_close_native(link);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t held = 0;
+    for (LinkObject *link = st->live_links; link; link = link->next_live)
+        if (Py_REFCNT(link) > 0) /* not one being deallocated */
+            links[held++] = Py_NewRef((PyObject *)link);
+    for (Py_ssize_t i = 0; i < held; i++)
+        link_close((LinkObject *)links[i]);
+    for (Py_ssize_t i = 0; i < held; i++)
+        Py_DECREF(links[i]);
+    PyMem_Free(links);
     Py_RETURN_NONE;
 }
 
@@ -94,7 +113,8 @@ static int aalink_exec(PyObject *module)
         intern(&st->str_is_closed, "is_closed") < 0 ||
         intern(&st->str_is_running, "is_running") < 0 ||
         intern(&st->str_call_soon_threadsafe, "call_soon_threadsafe") < 0 ||
-        intern(&st->str_call_exception_handler, "call_exception_handler") < 0)
+        intern(&st->str_call_exception_handler, "call_exception_handler") < 0 ||
+        intern(&st->str_cancel, "cancel") < 0)
         return -1;
     /* Interned, so that argument parsing matches it by identity. */
     PyObject *context_name = PyUnicode_InternFromString("context");
@@ -151,6 +171,7 @@ static int aalink_clear(PyObject *module)
     Py_CLEAR(st->str_is_running);
     Py_CLEAR(st->str_call_soon_threadsafe);
     Py_CLEAR(st->str_call_exception_handler);
+    Py_CLEAR(st->str_cancel);
     return 0;
 }
 

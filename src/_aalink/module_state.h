@@ -29,6 +29,7 @@ typedef struct aalink_state {
     PyObject *str_is_running;
     PyObject *str_call_soon_threadsafe;
     PyObject *str_call_exception_handler;
+    PyObject *str_cancel;
     /* Live Links of this interpreter, for the exit hook (GIL-protected). */
     LinkObject *live_links;
 } aalink_state;

@@ -79,6 +79,12 @@ struct aal_sched {
     bool follow_active;
     int64_t follow_until, follow_next;
     aal_heap ready; /* due items for the loop, in due order (not a heap) */
+    /* Timeline edits of this program (sched_items.c): edit_gen counts
+     * begins and ends; while `editing` > 0 nothing is handed over. */
+    int editing;
+    uint64_t edit_gen;
+    uint64_t retarget_gen; /* edit_gen at the end of the last re-targeting */
+    double retarget_beat;  /* the beat that edit named */
     aal_event *events;
     size_t n_events, cap_events;
     unsigned event_mask;
@@ -90,5 +96,10 @@ struct aal_sched {
 
     aal_sched *next_live; /* registry of live schedulers, for fork (registry_mu) */
 };
+
+/* Adds `item` (its seq already set) to the group of its lead, creating the
+ * group if need be; wakes the thread when it becomes the earliest.  0, -1
+ * (out of memory) or -2 (too many leads).  s->mu held (scheduler.c). */
+int aal_sched_insert_locked(aal_sched *s, aal_item item);
 
 #endif

@@ -12,6 +12,10 @@ typedef struct aal_item {
     uint64_t seq;    /* FIFO among equal targets */
     int64_t lead_us; /* due this long before the beat's time */
     void *ptr;       /* owned by the consumer's side; never dereferenced here */
+    /* The item's grid, base + k*step: a timeline edit of this program
+     * re-targets the item to the grid's first point at or after the beat
+     * the edit names (sched_items.c).  Not read on the hot path. */
+    double step, base;
 } aal_item;
 
 #endif

@@ -287,7 +287,8 @@ static void *sched_main(void *arg)
 
     aal_mutex_lock(&s->mu);
     while (!s->stop) {
-        if (idle_locked(s)) {
+        if (idle_locked(s) || s->editing > 0) {
+            /* Idle, or a timeline edit is under way (its end signals). */
             s->dirty = false;
             aal_cond_wait(&s->cond, &s->mu);
             continue;
@@ -307,6 +308,8 @@ static void *sched_main(void *arg)
 
         aal_mutex_lock(&s->mu);
         aal_commits_end_locked(s, &commits, now);
+        if (s->editing > 0)
+            continue; /* the session read may predate the edit's re-targeting */
         if (!ok) {
             /* Link failed (out of memory?): try again shortly. */
             wait_until_locked(s, aal_os_link_clock_us() + 1000);
@@ -482,24 +485,20 @@ void aal_sched_set_quantum(aal_sched *s, double quantum)
     aal_mutex_unlock(&s->mu);
 }
 
-int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
+int aal_sched_insert_locked(aal_sched *s, aal_item item)
 {
-    aal_mutex_lock(&s->mu);
     int g = 0;
-    while (g < s->n_groups && s->groups[g].lead_us != lead_us)
+    while (g < s->n_groups && s->groups[g].lead_us != item.lead_us)
         g++;
     if (g == s->n_groups) {
         if (g == AAL_MAX_LEAD_GROUPS)
             compact_groups_locked(s);
         g = s->n_groups;
-        if (g == AAL_MAX_LEAD_GROUPS) {
-            aal_mutex_unlock(&s->mu);
+        if (g == AAL_MAX_LEAD_GROUPS)
             return -2;
-        }
-        s->groups[g].lead_us = lead_us;
+        s->groups[g].lead_us = item.lead_us;
         s->n_groups++;
     }
-    aal_item item = {target, s->next_seq++, lead_us, ptr};
     aal_heap *heap = &s->groups[g].heap;
     int rc = aal_heap_push(heap, item);
     if (rc == 0) {
@@ -509,6 +508,15 @@ int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr)
             aal_cond_signal(&s->cond);
         }
     }
+    return rc;
+}
+
+int aal_sched_push(aal_sched *s, double target, double step, double base, int64_t lead_us,
+                   void *ptr)
+{
+    aal_mutex_lock(&s->mu);
+    aal_item item = {target, s->next_seq++, lead_us, ptr, step, base};
+    int rc = aal_sched_insert_locked(s, item);
     aal_mutex_unlock(&s->mu);
     return rc;
 }
@@ -573,6 +581,7 @@ void aal_sched_take(aal_sched *s, aal_batch *batch)
     batch->n_ready = s->ready.len;
     batch->events = s->events;
     batch->n_events = s->n_events;
+    batch->edit_gen = s->edit_gen;
     memset(&s->ready, 0, sizeof s->ready);
     s->events = NULL;
     s->n_events = s->cap_events = 0;

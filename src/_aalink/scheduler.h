@@ -56,6 +56,7 @@ typedef struct aal_batch {
     size_t n_ready;
     aal_event *events;
     size_t n_events;
+    uint64_t edit_gen; /* the edit generation when taken (aal_sched_edited_since) */
 } aal_batch;
 
 /* Creates the scheduler, starts its thread and registers Link's callbacks
@@ -104,10 +105,43 @@ void aal_sched_set_event_mask(aal_sched *s, unsigned mask);
 void aal_sched_set_quantum(aal_sched *s, double quantum);
 
 /* Adds an item due when the timeline reaches `target` beats, `lead_us`
- * microseconds early.  0, -1 (out of memory) or -2 (more than
- * AAL_MAX_LEAD_GROUPS distinct leads pending).  Wakes the thread when it
- * becomes the earliest.  Thread: any.  GIL: may be held.  Locks: s->mu. */
-int aal_sched_push(aal_sched *s, double target, int64_t lead_us, void *ptr);
+ * microseconds early; `target` lies on the grid base + k*step (step > 0),
+ * which a timeline edit re-targets it on (aal_sched_edit_end).  0, -1 (out
+ * of memory) or -2 (more than AAL_MAX_LEAD_GROUPS distinct leads pending).
+ * Wakes the thread when it becomes the earliest.  Thread: any.  GIL: may be
+ * held.  Locks: s->mu. */
+int aal_sched_push(aal_sched *s, double target, double step, double base, int64_t lead_us,
+                   void *ptr);
+
+/* ---- sched_items.c: the consumer's side of pending items ---- */
+
+/* A timeline edit of this program (a beat mapped to a time) is bracketed
+ * by these two, around its commit into Link.  Between them the thread
+ * hands nothing over (a target is not due by a timeline it has not been
+ * re-targeted on yet).  aal_sched_edit_end with retarget true moves every
+ * pending item, and every item handed over but not yet taken, to the first
+ * point of its own grid at or after `beat` (aalink 0.2.3's
+ * reschedule_sync_events), in one O(n) pass; with false (the commit
+ * failed) it only ends the bracket.  Every begin needs its end.  Thread:
+ * any.  GIL: may be held.  Locks: s->mu (never calls into Link). */
+void aal_sched_edit_begin(aal_sched *s);
+void aal_sched_edit_end(aal_sched *s, bool retarget, double beat);
+/* Whether an edit began since `batch->edit_gen` was taken (or is under
+ * way): the batch's targets may be stale, so give the rest back.  Thread:
+ * the consumer's.  GIL: may be held.  Locks: s->mu. */
+bool aal_sched_edited_since(aal_sched *s, const aal_batch *batch);
+/* Puts back an item of `batch` that is not due (or whose batch was
+ * overtaken by an edit): re-targeted against the last edit if one ended
+ * since the batch was taken, left for the edit under way to re-target
+ * otherwise.  0, or as aal_sched_push.  Thread: the consumer's.  GIL: may
+ * be held.  Locks: s->mu. */
+int aal_sched_give_back(aal_sched *s, const aal_batch *batch, const aal_item *item);
+/* Calls visit(ptr, ctx) for every pending and ready item, stopping at the
+ * first non-zero return (which it returns): the garbage collector's view of
+ * the references the scheduler holds.  visit must not call into Python or
+ * take a lock (a GC visit function).  Thread: any.  GIL: held (GC).
+ * Locks: s->mu, throughout. */
+int aal_sched_visit(aal_sched *s, int (*visit)(void *ptr, void *ctx), void *ctx);
 
 /* Tempo ramp: the thread commits tempi from `from_bpm` to `to_bpm`, linear
  * in beats from `start_beat` to `end_beat`, every 1/16 beat.  Any

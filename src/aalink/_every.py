@@ -30,4 +30,10 @@ async def every(link: Link, beat: SupportsFloat, offset: SupportsFloat = 0,
         else:
             step += 1
             # first + step*beat, not a running sum: no accumulated rounding.
-            yield await link._sync_at(first + step * grid, lead=lead)
+            target = first + step * grid
+            value = await link._sync_at(target, lead=lead, step=grid, offset=offset,
+                                        origin=origin)
+            if value != target:
+                # A timeline edit re-targeted the step: go on from there.
+                first, step = value, 0
+            yield value
