@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything aalink needs, idempotently, and quickly when it is there:
 #   1. Debian/Ubuntu packages (Ableton Link and asio headers, a C/C++ compiler,
-#      iproute2 for private network namespaces, and with --test LinkHut + JACK
-#      and MinGW-w64 for the Windows compile checks),
+#      iproute2 for private network namespaces, and with --test LinkHut + JACK,
+#      MinGW-w64 for the Windows build and Wine to run it: wine64 without its
+#      recommends, under 30 s to install here),
 #   2. a virtual environment in .venv with the Python dependencies,
 #   3. the extension, rebuilt only when its sources changed.
 # Usage: scripts/setup.sh [--test]
@@ -19,7 +20,7 @@ say() { printf 'aalink setup: %s\n' "$*" >&2; }
 
 # ---- 1. system packages ----
 packages=(ableton-link-dev libasio-dev g++ iproute2 python3-venv)
-[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
+[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix wine64)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${packages[@]}"; do
