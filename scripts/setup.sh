@@ -2,8 +2,9 @@
 # Set up everything aalink needs, idempotently, and quickly when it is there:
 #   1. Debian/Ubuntu packages (a C/C++ compiler, iproute2 for private network
 #      namespaces; with --test or AALINK_LINK=system the system's Ableton Link
-#      and asio headers; with --test LinkHut + JACK and MinGW-w64 for the
-#      Windows compile checks),
+#      and asio headers; with --test LinkHut + JACK, MinGW-w64 for the
+#      Windows build and Wine to run it: wine64 without its recommends,
+#      under 30 s to install here),
 #   2. a virtual environment in .venv with the Python dependencies,
 #   3. the Link 4.0 tree, fetched once into .deps/link-4.0
 #      (scripts/fetch_link.py; skipped with AALINK_LINK=system or
@@ -29,7 +30,7 @@ packages=(g++ iproute2 python3-venv)
 if [ "$want_test" = 1 ] || [ "${AALINK_LINK:-}" = system ]; then
     packages+=(ableton-link-dev libasio-dev)
 fi
-[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
+[ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix wine64)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${packages[@]}"; do
