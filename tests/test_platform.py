@@ -2,10 +2,11 @@
 (src/_aalink/platform.h; with the few compiler intrinsics they need), and
 the Windows side of it compiles.
 
-The Windows checks cross-compile with MinGW-w64 (syntax and types only: no
-Windows to run on here): platform_win32.c with every C file that does not
-need Python's headers (the scheduler, its heap, the beat maths), and the
-C++ shim over Ableton Link's Windows platform.  scripts/setup.sh --test
+The Windows checks here cross-compile with MinGW-w64 (syntax and types):
+platform_win32.c with every C file that does not need Python's headers (the
+scheduler, its heap, the beat maths), and the C++ shim over Ableton Link's
+Windows platform.  tests/test_windows_wine.py links and runs them under
+Wine.  scripts/setup.sh --test
 installs the compilers (gcc/g++-mingw-w64-x86-64-posix); without them those
 tests skip, saying so."""
 import re

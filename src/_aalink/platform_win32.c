@@ -1,6 +1,8 @@
 /* platform_win32.c - threads, timed waits, clocks and wake descriptors for
- * Windows.  Compiled for Windows by tests/test_platform.py (MinGW-w64,
- * syntax and types only); not built into a wheel or run here yet. */
+ * Windows.  Cross-compiled by tests/test_platform.py (MinGW-w64) and run
+ * under Wine by tests/test_windows_wine.py (tests/native/win_smoke.c, with
+ * the scheduler and the shim over a real Link); no Windows wheel has been
+ * built or run yet (docs/platforms.md). */
 #include "platform.h"
 
 #include <errno.h>

@@ -321,7 +321,9 @@ static void scheduler_round(aal_link *link, aal_sched *s, aal_session *session, 
         pushes[k].target = base + (i == N_ITEMS - 1 ? N_ITEMS - 2 : i) * STEP;
         pushes[k].position = k;
         pushes[k].id = i + 1;
-        if (aal_sched_push(s, pushes[k].target, 0, (void *)(intptr_t)pushes[k].id) == 0)
+        /* On the grid base + k * STEP (a timeline edit would re-target on it). */
+        if (aal_sched_push(s, pushes[k].target, STEP, base, 0,
+                           (void *)(intptr_t)pushes[k].id) == 0)
             pushed++;
     }
     size_t pending = aal_sched_pending(s);
@@ -411,7 +413,7 @@ static void check_scheduler(void)
     int64_t now = aal_link_clock_micros(link);
     double target = floor(aal_session_beat_at_time(session, now, 1.0)) + 2.0;
     int64_t old_time = aal_session_time_at_beat(session, target, 1.0);
-    aal_sched_push(s, target, 0, (void *)(intptr_t)99);
+    aal_sched_push(s, target, target, 0.0, 0, (void *)(intptr_t)99);
     aal_session_set_tempo(session, 120.0, now);
     aal_link_commit_app_session(link, session);
     aal_sched_timeline_changed(s);

@@ -40,7 +40,8 @@ WINEPREFIX = ROOT / "build" / "wine-prefix"
 CC = "x86_64-w64-mingw32-gcc-posix"
 CXX = "x86_64-w64-mingw32-g++-posix"
 MINGW_INCLUDE = Path("/usr/x86_64-w64-mingw32/include")
-C_SOURCES = ["platform_win32.c", "scheduler.c", "sched_commits.c", "item_heap.c", "beatmath.c"]
+C_SOURCES = ["platform_win32.c", "scheduler.c", "sched_commits.c", "sched_items.c", "item_heap.c",
+             "beatmath.c"]
 # Link's sockets and interface discovery, and the 1 ms timer.
 LIBS = ["-lws2_32", "-liphlpapi", "-lwinmm"]
 DEFAULT_PREFIXES = ["/usr/include", "/usr/local/include"]
