@@ -1,118 +1,15 @@
-// aal_link.cpp - implements aal_link.h over ableton::Link: the only file
-// that includes Link.
+// aal_link.cpp - implements aal_link.h over ableton::Link (ableton::LinkAudio
+// on Link 4.0: see aal_link_impl.hpp, the only place that includes Link).
 //
-// Every extern "C" function runs its body through barrier() (below), whose
-// two overloads hold the only catch blocks: no C++ exception crosses into C.
+// Every extern "C" function runs its body through barrier()
+// (aal_link_impl.hpp), whose two overloads hold the only catch blocks: no
+// C++ exception crosses into C.
 // Functions that return a status give 0 on success and -1 on failure.
 #include "aal_link.h"
 
-#include <ableton/platforms/Config.hpp>
+#include "aal_link_impl.hpp"
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <new>
-
-// Joining must never change the tempo of an existing session (Link's
-// TEST-PLAN TEMPO-2).  Why it could:
-//
-// Enabling a Link (and losing its last peer) founds a new session: a new
-// random node id becomes the session id, and the session's ghost clock is
-// reset to read 0 at that moment (Controller::resetState).  When two
-// sessions meet, each side measures the other and Sessions::
-// handleSuccessfulMeasurement keeps the older one (larger ghost time); when
-// the two ghost times are less than 0.5 s apart it falls back to comparing
-// session ids and the smaller id wins.  A peer that just lost its last
-// peer has just founded a session too: LinkHut at 100 bpm, whose previous
-// peer (a process that exited) is gone, founds a new session at that
-// instant, and a fresh process that runs `Link(140, loop); link.enabled =
-// True` within 0.5 s meets it as an equally old session.  The random ids
-// then decide, and about half of those joins pulled LinkHut to 140 bpm (8 of
-// 30 back-to-back joins; see tests/test_test_plan.py).  How long after
-// construction the Link is enabled does not matter by itself: enable()
-// resets the session again; it only matters when the other session is
-// younger than 0.5 s.
-//
-// The fix: our node ids start with the largest bytes Link's generator can
-// produce, so our sessions lose every id tie and a session that is not
-// clearly younger than the existing one (by 0.5 s of ghost time) joins it
-// instead of taking it over.  Sessions that are older still win, as Link
-// intends.  Between two aalink peers the remaining random bytes decide, as
-// before.  This specializes the id generator Link's Controller uses
-// (NodeId::random with the platform Random, printable ASCII 33..126); it is
-// declared before <ableton/Link.hpp> so that it is the one instantiated, and
-// this file is the only one that includes Link.
-namespace ableton {
-namespace link {
-
-template <>
-NodeId NodeId::random<platform::Random>()
-{
-    constexpr std::size_t yield_prefix = 3; // P(a foreign id ties these) = 94^-3
-    constexpr std::uint8_t largest = 126;   // '~', the top of Link's range
-    platform::Random random;
-    NodeId id;
-    std::generate(id.begin(), id.end(), [&] { return random(); });
-    std::fill_n(id.begin(), yield_prefix, largest);
-    return id;
-}
-
-} // namespace link
-} // namespace ableton
-
-#include <ableton/Link.hpp>
-
-struct aal_link {
-    explicit aal_link(double bpm) : link(bpm) {}
-    ableton::Link link;
-};
-
-struct aal_session {
-    aal_session() : state(ableton::link::ApiState{}, false) {}
-    ableton::Link::SessionState state;
-};
-
-namespace {
-
-using micros = std::chrono::microseconds;
-
-// The one exception barrier: every extern "C" function below runs its body
-// through it, so that no C++ exception crosses into C.  Returns what `body`
-// returns, or `failure` when it throws.  The failure type is spelled at each
-// call (barrier<double>(NAN, ...)) so that it is the C function's own.
-template <typename R, typename F>
-R barrier(R failure, F &&body) noexcept
-{
-    try {
-        return body();
-    }
-    catch (...) {
-        return failure;
-    }
-}
-
-// For functions with nothing to report.
-template <typename F>
-void barrier(F &&body) noexcept
-{
-    try {
-        body();
-    }
-    catch (...) {
-    }
-}
-
-// For functions that return a status: 0, or -1 when `body` throws.
-template <typename F>
-int status(F &&body) noexcept
-{
-    return barrier<int>(-1, [&] {
-        body();
-        return 0;
-    });
-}
-
-} // namespace
+using namespace aal_shim;
 
 extern "C" {
 

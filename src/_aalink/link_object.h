@@ -46,6 +46,7 @@ struct LinkObject {
      * reaches this Link through the waker's weak reference: no cycle. */
     PyObject *on_future_done;
     PyObject *weakreflist;
+    struct aal_link_audio *audio; /* Link Audio state (audio.h), or NULL */
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     uint64_t given_back;     /* hand-offs whose beat moved away (for tests) */
     bool closed;
