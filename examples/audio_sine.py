@@ -1,7 +1,8 @@
 """audio_sine: publish a sine on every beat into a Link Audio channel "sine".
 
 A second Link in the same process listens to the channel (a callback on the
-loop) and prints how many frames it heard and on which beats the blips start.  Usage: audio_sine.py [beats]  (Link 4.0 builds: aalink.HAS_LINK_AUDIO).
+loop) and prints how many frames it heard and on which beats blips start.
+Usage: audio_sine.py [beats]   (needs Link 4.0: aalink.HAS_LINK_AUDIO)
 """
 import array
 import asyncio
@@ -28,9 +29,16 @@ async def main(beats):
         link.enabled = True
         link.audio_enabled = True
     sink = sender.sink("sine")
-    while not any(c.name == "sine" for c in listener.channels):
-        await asyncio.sleep(0.02)
-    heard = []
+    appeared = asyncio.Event()
+
+    def changed() -> None:
+        if any(c.name == "sine" for c in listener.channels):
+            appeared.set()
+
+    listener.set_channels_callback(changed)
+    if not any(c.name == "sine" for c in listener.channels):
+        await appeared.wait()
+    heard: list[aalink.AudioBlock] = []
     source = listener.source(peer="synth", name="sine", callback=heard.append)
     tone = sine(RATE * 60 // int(bpm) // 4)  # a sixteenth-note blip
     sent = 0

@@ -75,7 +75,7 @@ async def test_a_ramp_arrives_sample_exact_with_beats_and_counts():
             if len(got) >= 64 + len(ramp):
                 break
         assert got[64:64 + len(ramp)] == ramp  # after the probe: exact, in order
-        counts = [blk.count for blk in blocks]
+        counts = [blk.sequence for blk in blocks]
         assert counts == list(range(counts[0], counts[0] + len(counts)))
         ramp_blocks = [blk for blk in blocks if blk.channels == 2]
         assert abs(ramp_blocks[0].begin_beat - beat) < 1e-3

@@ -355,7 +355,7 @@ static void channels_future_done(PyObject *owner) { (void)owner; }
 static const aal_waker_client channels_client = {channels_batch_ready, channels_future_done};
 
 AAL_DOC(Link_set_channels_callback_doc,
-        "set_channels_callback(callback)\n--\n\n"
+        "set_channels_callback($self, callback, /)\n--\n\n"
         "Call callback() on the Link's event loop whenever channels appear, vanish or\n"
         "are renamed (read Link.channels there).  None clears it.  Changes that come\n"
         "together give one call.");
@@ -404,7 +404,7 @@ PyObject *Link_set_channels_callback(LinkObject *self, PyObject *cb)
 /* ---- sink() and source() ---- */
 
 AAL_DOC(Link_sink_doc,
-        "sink(name, max_samples=4096)\n--\n\n"
+        "sink($self, name, max_samples=4096)\n--\n\n"
         "Announce an audio channel called name and return its AudioSink.  max_samples\n"
         "is the starting room per buffer (frames * channels); larger writes grow it.");
 
@@ -426,7 +426,7 @@ PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
 }
 
 AAL_DOC(Link_source_doc,
-        "source(channel=None, *, peer=None, name=None, callback=None, ring=64)\n--\n\n"
+        "source($self, channel=None, *, peer=None, name=None, callback=None, ring=64)\n--\n\n"
         "Subscribe to a channel (a Channel or its id; or the one named name of the peer\n"
         "named peer) and return its AudioSource.  Buffers arrive as AudioBlock: by\n"
         "`async for block in source`, or as callback(block) on the Link's loop.  Up to\n"
@@ -518,7 +518,7 @@ static PyStructSequence_Field block_fields[] = {
     {"frames", "frames in the buffer"},
     {"channels", "1 (mono) or 2 (stereo)"},
     {"rate", "sample rate, Hz"},
-    {"count", "the sender's sequence number"},
+    {"sequence", "the sender's sequence number (Link's count)"},
     {"tempo", "the session tempo when it was sent, bpm"},
     {"begin_beat", "local beat at its start (None: from another session)"},
     {"end_beat", "local beat at its end (None: from another session)"},

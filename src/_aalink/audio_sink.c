@@ -126,7 +126,7 @@ static int get_samples(PyObject *obj, Py_buffer *view, size_t *n_samples)
 }
 
 PyDoc_STRVAR(sink_write_doc,
-             "write(samples, beat=None, *, rate, channels=1)\n--\n\n"
+             "write($self, samples, beat=None, *, rate, channels=1)\n--\n\n"
              "Send one buffer of interleaved int16 samples (bytes, array('h'), numpy\n"
              "int16...) starting at beat (None: the beat now), at rate Hz, mono or\n"
              "stereo.  Returns True if it was sent, False if nobody listens (Link sends\n"
@@ -203,7 +203,7 @@ static PyObject *sink_write(AudioSinkObject *self, PyObject *args, PyObject *kwd
     return PyBool_FromLong(rc);
 }
 
-PyDoc_STRVAR(sink_close_doc, "close()\n--\n\nWithdraw the channel.  Later writes raise.");
+PyDoc_STRVAR(sink_close_doc, "close($self)\n--\n\nWithdraw the channel.  Later writes raise.");
 
 static PyObject *sink_close_method(AudioSinkObject *self, PyObject *ignored)
 {

@@ -261,7 +261,7 @@ static PyObject *source_anext(AudioSourceObject *self)
 }
 
 PyDoc_STRVAR(source_close_doc,
-             "close()\n--\n\nUnsubscribe; an `async for` over the source ends.");
+             "close($self)\n--\n\nUnsubscribe; an `async for` over the source ends.");
 
 static PyObject *source_close_method(AudioSourceObject *self, PyObject *ignored)
 {
