@@ -147,7 +147,8 @@ def platform_macros():
     return [("LINK_PLATFORM_LINUX", "1")]
 
 
-SHIM = "link_shim/aal_link.cpp"
+# The shim: Link itself, and Link Audio (an empty API on Link 3.x).
+SHIMS = ["link_shim/aal_link.cpp", "link_shim/aal_audio.cpp"]
 
 
 class BuildExt(build_ext):
@@ -164,7 +165,7 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         ext = self.extensions[0]
-        if SHIM not in ext.sources:
+        if SHIMS[0] not in ext.sources:
             return super().build_extensions()  # flags already set
         dirs, version, what, is_tree = find_link()
         print(f"aalink: building against {what}", file=sys.stderr)
@@ -184,13 +185,13 @@ class BuildExt(build_ext):
             common += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
             ext.extra_link_args += ["-fsanitize=address,undefined"]
         ext.extra_compile_args += ["-std=c11", "-Wno-missing-field-initializers"] + common
-        ext.sources = [s for s in ext.sources if s != SHIM]
+        ext.sources = [s for s in ext.sources if s not in SHIMS]
         if is_tree:
             shim_dirs, link_flags = [], [f for d in dirs for f in ("-isystem", d)]
         else:
             shim_dirs, link_flags = dirs, []
         ext.extra_objects += self.compiler.compile(
-            [SHIM],
+            SHIMS,
             output_dir=self.build_temp,
             macros=ext.define_macros,
             include_dirs=shim_dirs + ext.include_dirs,
@@ -206,7 +207,7 @@ class BuildExt(build_ext):
 other_platform = "_posix.c" if sys.platform == "win32" else "_win32.c"
 sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src" / "_aalink").glob("*.c"))
 sources = [s for s in sources if not s.endswith(other_platform)]
-sources.append(SHIM)
+sources += SHIMS
 # Link's sockets and interface discovery, and the 1 ms timer, on Windows.
 libraries = ["ws2_32", "iphlpapi", "winmm"] if sys.platform == "win32" else []
 
@@ -220,7 +221,8 @@ setup(
             libraries=libraries,
             # The shim is compiled apart (see BuildExt): a change to it or to
             # its header rebuilds the extension.
-            depends=[SHIM, "link_shim/aal_link.h"],
+            depends=SHIMS + ["link_shim/aal_link.h", "link_shim/aal_audio.h",
+                             "link_shim/aal_link_impl.hpp"],
             language="c++",
         )
     ],

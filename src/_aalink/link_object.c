@@ -3,6 +3,7 @@
  * getset and slot tables (each docstring sits beside its function). */
 #include "link_object.h"
 
+#include "audio.h"
 #include "convert.h"
 #include "loop_waker.h"
 
@@ -138,6 +139,7 @@ void link_close_native(LinkObject *self)
         self->link = NULL;
         return;
     }
+    audio_link_close(self); /* its sinks and sources first: they use the Link */
     link_realtime_release(self); /* while the threads still run */
     Py_BEGIN_ALLOW_THREADS
     aal_mutex_lock(&self->session_mu);
@@ -167,7 +169,7 @@ static int Link_traverse(LinkObject *self, visitproc visit, void *arg)
     Py_VISIT(self->on_future_done);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
         Py_VISIT(self->callbacks[i]);
-    return 0;
+    return audio_link_traverse(self, visit, arg);
 }
 
 static int Link_clear(LinkObject *self)
@@ -176,6 +178,7 @@ static int Link_clear(LinkObject *self)
         link_detach_loop(self);
     for (int i = 0; i < AAL_N_CALLBACK_KINDS; i++)
         Py_CLEAR(self->callbacks[i]);
+    audio_link_clear(self);
     return 0;
 }
 
@@ -191,6 +194,7 @@ static void Link_dealloc(LinkObject *self)
     link_close_native(self);
     live_list_remove(self);
     Link_clear(self);
+    audio_link_free(self);
     if (self->sched) {
         aal_sched_destroy(self->sched, link_drop_future, NULL);
         self->sched = NULL;
@@ -585,6 +589,9 @@ static PyMethodDef Link_methods[] = {
     METHOD("every", Link_every, METH_FASTCALL | METH_KEYWORDS),
     METHOD("reset_stats", Link_reset_stats, METH_NOARGS),
     METHOD("_sync_at", Link_sync_at, METH_VARARGS | METH_KEYWORDS),
+    METHOD("set_channels_callback", Link_set_channels_callback, METH_O),
+    METHOD("sink", Link_sink, METH_VARARGS | METH_KEYWORDS),
+    METHOD("source", Link_source, METH_VARARGS | METH_KEYWORDS),
     METHOD("close", Link_close, METH_NOARGS),
     {"__enter__", (PyCFunction)Link_enter, METH_NOARGS, "Return the Link."},
     {"__exit__", (PyCFunction)Link_exit, METH_VARARGS, "Close the Link."},
@@ -612,6 +619,10 @@ static PyGetSetDef Link_getset[] = {
     GETSET("stats", Link_get_stats, NULL, Link_stats_doc),
     GETSET("playing", Link_get_playing, Link_set_playing, Link_playing_doc),
     GETSET("realtime", Link_get_realtime, Link_set_realtime, Link_realtime_doc),
+    GETSET("audio_enabled", Link_get_audio_enabled, Link_set_audio_enabled,
+           Link_audio_enabled_doc),
+    GETSET("peer_name", Link_get_peer_name, Link_set_peer_name, Link_peer_name_doc),
+    GETSET("channels", Link_get_channels, NULL, Link_channels_doc),
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -49,6 +49,7 @@ struct LinkObject {
      * reaches this Link through the waker's weak reference: no cycle. */
     PyObject *on_future_done;
     PyObject *weakreflist;
+    struct aal_link_audio *audio; /* Link Audio state (audio.h), or NULL */
     Py_ssize_t done_pending; /* futures done elsewhere but still queued */
     /* Futures the scheduler (or a batch on the loop) holds a reference to,
      * and whether they hold this Link through its waker (link_lifetime.c). */

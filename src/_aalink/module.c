@@ -3,6 +3,7 @@
  * on the thread that runs atexit handlers.  GIL: held throughout. */
 #include "module_state.h"
 
+#include "audio.h"
 #include "link_object.h"
 #include "loop_waker.h"
 
@@ -91,6 +92,8 @@ static int aalink_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "Link", (PyObject *)st->Link_type) < 0)
         return -1;
+    if (audio_module_exec(module, st) < 0)
+        return -1;
     /* Which Ableton Link the shim was built against: setup.py passes
      * AAL_LINK_VERSION as a bare pp-number (4.0, 3.0.6), made a string here. */
     if (PyModule_AddStringConstant(module, "LINK_VERSION", AAL_STRINGIFY(AAL_LINK_VERSION)) < 0)
@@ -143,6 +146,10 @@ static int aalink_traverse(PyObject *module, visitproc visit, void *arg)
     aalink_state *st = get_state(module);
     Py_VISIT(st->Link_type);
     Py_VISIT(st->LoopWaker_type);
+    Py_VISIT(st->Channel_type);
+    Py_VISIT(st->AudioBlock_type);
+    Py_VISIT(st->AudioSink_type);
+    Py_VISIT(st->AudioSource_type);
     Py_VISIT(st->timedelta);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->future_type);
@@ -155,6 +162,10 @@ static int aalink_clear(PyObject *module)
     aalink_state *st = get_state(module);
     Py_CLEAR(st->Link_type);
     Py_CLEAR(st->LoopWaker_type);
+    Py_CLEAR(st->Channel_type);
+    Py_CLEAR(st->AudioBlock_type);
+    Py_CLEAR(st->AudioSink_type);
+    Py_CLEAR(st->AudioSource_type);
     Py_CLEAR(st->timedelta);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->future_type);

@@ -10,6 +10,11 @@ typedef struct LinkObject LinkObject;
 typedef struct aalink_state {
     PyTypeObject *Link_type;
     PyTypeObject *LoopWaker_type;
+    /* Link Audio (audio.h): two struct sequences and two types. */
+    PyTypeObject *Channel_type;
+    PyTypeObject *AudioBlock_type;
+    PyTypeObject *AudioSink_type;
+    PyTypeObject *AudioSource_type;
     PyObject *timedelta;        /* datetime.timedelta */
     PyObject *get_running_loop; /* asyncio._get_running_loop: loop or None */
     PyObject *future_type;      /* asyncio.Future */
