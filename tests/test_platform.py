@@ -129,7 +129,7 @@ def link_headers_for_windows(tmp_path):
 def test_windows_link_shim_compiles(tmp_path):
     need(CXX)
     inc = link_headers_for_windows(tmp_path)
-    compile_for_windows(CXX, ["-std=c++14", "-DLINK_PLATFORM_WINDOWS=1", "-D_WIN32_WINNT=0x0601",
+    compile_for_windows(CXX, ["-std=c++17", "-DLINK_PLATFORM_WINDOWS=1", "-D_WIN32_WINNT=0x0601",
                               # Link's own headers: multi-char tags, MSVC pragmas.
                               "-Wno-multichar", "-Wno-unknown-pragmas", "-Wno-subobject-linkage",
                               "-isystem", str(inc), f"-I{SHIM}", str(SHIM / "aal_link.cpp")])
