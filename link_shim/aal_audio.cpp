@@ -120,6 +120,12 @@ void aal_sink_destroy(aal_sink *sink)
     barrier([&] { delete sink; });
 }
 
+int aal_sink_set_name(aal_sink *sink, const char *name)
+{
+    if (!sink || !name) return -1;
+    return status([&] { sink->sink.setName(std::string(name)); });
+}
+
 size_t aal_sink_max_samples(const aal_sink *sink)
 {
     return barrier<size_t>(0, [&] { return sink ? sink->sink.maxNumSamples() : 0; });
@@ -203,6 +209,7 @@ int aal_audio_channels(const aal_link *, aal_channel *, size_t) { return -1; }
 int aal_audio_set_channels_callback(aal_link *, aal_channels_fn, void *) { return -1; }
 aal_sink *aal_sink_create(aal_link *, const char *, size_t) { return nullptr; }
 void aal_sink_destroy(aal_sink *) {}
+int aal_sink_set_name(aal_sink *, const char *) { return -1; }
 size_t aal_sink_max_samples(const aal_sink *) { return 0; }
 void aal_sink_request_max_samples(aal_sink *, size_t) {}
 int aal_sink_write(aal_sink *, const aal_link *, const int16_t *, size_t, size_t, uint32_t,

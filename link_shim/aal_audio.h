@@ -88,6 +88,10 @@ int aal_audio_set_channels_callback(aal_link *link, aal_channels_fn fn, void *co
  * destroyed before its Link.  Thread: any.  GIL: not held. */
 aal_sink *aal_sink_create(aal_link *link, const char *name, size_t max_samples);
 void aal_sink_destroy(aal_sink *sink);
+/* Renames the sink's channel (Link truncates to 256 bytes): 0/-1.  Not
+ * thread-safe for one sink (Link's words): the caller serialises it with
+ * writes.  Thread: any.  GIL: not held. */
+int aal_sink_set_name(aal_sink *sink, const char *name);
 /* Current capacity of a buffer, in samples; growing it.  Thread-safe and
  * realtime-safe (Link's words).  Thread: any. */
 size_t aal_sink_max_samples(const aal_sink *sink);

@@ -70,6 +70,7 @@ void aal_ring_set_wake_fd(aal_ring *r, int fd);
 typedef struct aal_audio_member {
     PyObject *self;
     void (*close)(PyObject *self); /* GIL held; may release it */
+    bool is_source;                /* an AudioSource (else an AudioSink) */
     struct aal_audio_member *next, **prev;
 } aal_audio_member;
 
@@ -81,6 +82,7 @@ typedef struct aal_link_audio {
     bool native_cb;    /* our channels callback is set in Link */
     PyObject *callback; /* channels changed: callable, or NULL */
     PyObject *waker;   /* LoopWaker for channel changes, or NULL */
+    PyObject *loop;    /* the waker's loop, or NULL */
     aal_audio_member *members;
 } aal_link_audio;
 
@@ -92,6 +94,15 @@ int audio_check(LinkObject *link);
 /* The Link's audio state, created on first use: NULL with an exception. */
 aal_link_audio *audio_state_of(LinkObject *link);
 void audio_member_add(LinkObject *link, aal_audio_member *m);
+/* Watches the session's channels on the Link's loop (its waker and Link's
+ * native callback): for the channels callback and for sources, whose
+ * channel may vanish.  Moves to the Link's current loop if the watched one
+ * closed.  0, or -1 with an exception.  GIL: held (released inside).
+ * Locks: session_mu and the audio state's mu, one at a time. */
+int audio_watch_channels(LinkObject *link);
+/* The Link let go of its closed loop (link_detach_loop): sources on a
+ * closed loop end, letting go of their waiters.  GIL: held. */
+void audio_link_loop_closed(LinkObject *link);
 void audio_member_remove(aal_audio_member *m);
 /* Closes every sink and source of the Link, and stops channel callbacks;
  * before its native Link is destroyed (link_close_native).  GIL: held
@@ -129,7 +140,14 @@ extern PyType_Spec AudioSink_spec;
 extern PyType_Spec AudioSource_spec;
 /* New objects (the Link's methods call these). */
 PyObject *audio_sink_new(LinkObject *link, PyObject *name, Py_ssize_t max_samples);
-PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *callback,
-                           Py_ssize_t ring);
+PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *channel,
+                           PyObject *callback, Py_ssize_t ring);
+/* The channels changed (a list of Channel): a source whose channel is gone
+ * unsubscribes, delivers what it holds, then its `async for` raises
+ * LookupError.  Loop's thread, GIL held.  0, or -1 with an exception. */
+int audio_source_channels_changed(PyObject *source, PyObject *channels);
+/* Ends the source if its loop is closed (letting go of its waiter: a
+ * closed loop runs no callback).  GIL held. */
+void audio_source_check_loop(PyObject *source);
 
 #endif

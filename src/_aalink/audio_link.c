@@ -99,10 +99,38 @@ void audio_link_close(LinkObject *link)
     }
     PyObject *waker = a->waker;
     a->waker = NULL;
+    Py_CLEAR(a->loop);
     if (waker) {
         loop_waker_detach(waker);
         Py_DECREF(waker);
     }
+}
+
+/* The sources among the members, as a list of strong references (closing
+ * one edits the member list).  NULL with an exception. */
+static PyObject *source_members(aal_link_audio *a)
+{
+    PyObject *list = PyList_New(0);
+    for (aal_audio_member *m = a->members; list && m; m = m->next) {
+        if (m->is_source && PyList_Append(list, m->self) < 0)
+            Py_CLEAR(list);
+    }
+    return list;
+}
+
+void audio_link_loop_closed(LinkObject *link)
+{
+    aal_link_audio *a = link->audio;
+    if (!a || !a->members)
+        return;
+    PyObject *in_flight = PyErr_GetRaisedException();
+    PyObject *sources = source_members(a);
+    for (Py_ssize_t i = 0; sources && i < PyList_GET_SIZE(sources); i++)
+        audio_source_check_loop(PyList_GET_ITEM(sources, i));
+    if (!sources)
+        PyErr_WriteUnraisable((PyObject *)link);
+    Py_XDECREF(sources);
+    PyErr_SetRaisedException(in_flight);
 }
 
 void audio_link_free(LinkObject *link)
@@ -113,6 +141,7 @@ void audio_link_free(LinkObject *link)
     link->audio = NULL;
     Py_CLEAR(a->callback);
     Py_CLEAR(a->waker);
+    Py_CLEAR(a->loop);
     aal_mutex_destroy(&a->mu);
     free(a);
 }
@@ -122,6 +151,7 @@ int audio_link_traverse(LinkObject *link, visitproc visit, void *arg)
     if (link->audio) {
         Py_VISIT(link->audio->callback);
         Py_VISIT(link->audio->waker);
+        Py_VISIT(link->audio->loop);
     }
     return 0;
 }
@@ -339,8 +369,25 @@ static int channels_batch_ready(PyObject *owner)
     aal_mutex_lock(&a->mu);
     a->signalled = false;
     aal_mutex_unlock(&a->mu);
-    if (!a->callback || self->closed)
+    if (self->closed)
         return 0;
+    int rc = 0;
+    PyObject *sources = source_members(a);
+    if (!sources)
+        return -1;
+    if (PyList_GET_SIZE(sources)) { /* has a source's channel gone? */
+        PyObject *channels = Link_get_channels(self, NULL);
+        for (Py_ssize_t i = 0; channels && i < PyList_GET_SIZE(sources); i++) {
+            if (audio_source_channels_changed(PyList_GET_ITEM(sources, i), channels) < 0)
+                rc = -1;
+        }
+        if (!channels)
+            rc = -1;
+        Py_XDECREF(channels);
+    }
+    Py_DECREF(sources);
+    if (rc < 0 || !a->callback || self->closed)
+        return rc;
     PyObject *cb = Py_NewRef(a->callback);
     PyObject *r = PyObject_CallNoArgs(cb);
     Py_DECREF(cb);
@@ -353,6 +400,51 @@ static int channels_batch_ready(PyObject *owner)
 static void channels_future_done(PyObject *owner) { (void)owner; }
 
 static const aal_waker_client channels_client = {channels_batch_ready, channels_future_done};
+
+int audio_watch_channels(LinkObject *self)
+{
+    aal_link_audio *a = audio_state_of(self);
+    if (!a)
+        return -1;
+    PyObject *loop = link_loop_for_sync(self);
+    if (!loop)
+        return -1;
+    if (a->waker && a->loop != loop) { /* the watched loop closed: move */
+        PyObject *old = a->waker;
+        a->waker = NULL;
+        Py_CLEAR(a->loop);
+        aal_mutex_lock(&a->mu);
+        a->wake_fd = -1;
+        a->signalled = false;
+        aal_mutex_unlock(&a->mu);
+        loop_waker_detach(old);
+        Py_DECREF(old);
+    }
+    if (!a->waker) {
+        a->waker = loop_waker_attach(self->state, loop, (PyObject *)self, &channels_client);
+        if (!a->waker)
+            return -1;
+        a->loop = Py_NewRef(loop);
+        aal_mutex_lock(&a->mu);
+        a->wake_fd = loop_waker_write_fd(a->waker);
+        aal_mutex_unlock(&a->mu);
+    }
+    if (!a->native_cb) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        aal_mutex_lock(&self->session_mu);
+        rc = self->link ? aal_audio_set_channels_callback(self->link, on_channels_changed, a) : -1;
+        aal_mutex_unlock(&self->session_mu);
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Ableton Link Audio call failed: channels callback");
+            return -1;
+        }
+        a->native_cb = true;
+    }
+    return 0;
+}
 
 AAL_DOC(Link_set_channels_callback_doc,
         "set_channels_callback($self, callback, /)\n--\n\n"
@@ -372,31 +464,8 @@ PyObject *Link_set_channels_callback(LinkObject *self, PyObject *cb)
     aal_link_audio *a = audio_state_of(self);
     if (!a)
         return NULL;
-    if (cb != Py_None && !a->waker) {
-        PyObject *loop = link_loop_for_sync(self);
-        if (!loop)
-            return NULL;
-        a->waker = loop_waker_attach(self->state, loop, (PyObject *)self, &channels_client);
-        if (!a->waker)
-            return NULL;
-        aal_mutex_lock(&a->mu);
-        a->wake_fd = loop_waker_write_fd(a->waker);
-        aal_mutex_unlock(&a->mu);
-    }
-    if (cb != Py_None && !a->native_cb) {
-        int rc;
-        Py_BEGIN_ALLOW_THREADS
-        aal_mutex_lock(&self->session_mu);
-        rc = self->link ? aal_audio_set_channels_callback(self->link, on_channels_changed, a) : -1;
-        aal_mutex_unlock(&self->session_mu);
-        Py_END_ALLOW_THREADS
-        if (rc < 0) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "Ableton Link Audio call failed: channels callback");
-            return NULL;
-        }
-        a->native_cb = true;
-    }
+    if (cb != Py_None && audio_watch_channels(self) < 0)
+        return NULL;
     Py_XSETREF(a->callback, cb == Py_None ? NULL : Py_NewRef(cb));
     Py_RETURN_NONE;
 }
@@ -467,6 +536,7 @@ PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     PyObject *want = channel != Py_None ? audio_id_str(&id) : NULL;
     bool found = false;
+    PyObject *match = NULL;
     for (Py_ssize_t i = 0; !found && i < PyList_GET_SIZE(channels); i++) {
         PyObject *ch = PyList_GET_ITEM(channels, i);
         int eq;
@@ -485,6 +555,8 @@ PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
             return NULL;
         }
         found = eq > 0;
+        if (found)
+            match = Py_NewRef(ch);
     }
     Py_DECREF(channels);
     if (!found) {
@@ -497,7 +569,14 @@ PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     Py_XDECREF(want);
-    return audio_source_new(self, &id, callback == Py_None ? NULL : callback, ring);
+    if (audio_watch_channels(self) < 0) {
+        Py_DECREF(match);
+        return NULL;
+    }
+    PyObject *source =
+        audio_source_new(self, &id, match, callback == Py_None ? NULL : callback, ring);
+    Py_DECREF(match);
+    return source;
 }
 
 /* ---- module types ---- */

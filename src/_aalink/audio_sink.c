@@ -54,7 +54,7 @@ PyObject *audio_sink_new(LinkObject *link, PyObject *name, Py_ssize_t max_sample
     AudioSinkObject *self = PyObject_GC_New(AudioSinkObject, link->state->AudioSink_type);
     if (!self)
         return NULL;
-    self->member = (aal_audio_member){(PyObject *)self, sink_close, NULL, NULL};
+    self->member = (aal_audio_member){.self = (PyObject *)self, .close = sink_close};
     self->link = (LinkObject *)Py_NewRef(link);
     self->native = NULL;
     self->name = Py_NewRef(name);
@@ -231,6 +231,37 @@ static PyObject *sink_get_name(AudioSinkObject *self, void *c)
     return Py_NewRef(self->name);
 }
 
+/* Renames the channel: serialised with writes (Link's setName is not
+ * thread-safe), GIL released.  Peers see the new name in their channels
+ * (and their channels callback fires). */
+static int sink_set_name(AudioSinkObject *self, PyObject *value, void *c)
+{
+    (void)c;
+    if (link_refuse_delete(value, "name") < 0)
+        return -1;
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "name must be a str, not %.100s", Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    const char *name = PyUnicode_AsUTF8(value);
+    if (!name)
+        return -1;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    aal_mutex_lock(&self->write_mu);
+    rc = self->native ? aal_sink_set_name(self->native, name) : -2;
+    aal_mutex_unlock(&self->write_mu);
+    Py_END_ALLOW_THREADS
+    if (rc == -2)
+        return refuse_closed(self);
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "Ableton Link Audio call failed: sink name");
+        return -1;
+    }
+    Py_SETREF(self->name, Py_NewRef(value));
+    return 0;
+}
+
 static PyObject *sink_get_closed(AudioSinkObject *self, void *c)
 {
     (void)c;
@@ -299,7 +330,8 @@ static PyMethodDef sink_methods[] = {
 };
 
 static PyGetSetDef sink_getset[] = {
-    {"name", (getter)sink_get_name, NULL, "The channel's name.", NULL},
+    {"name", (getter)sink_get_name, (setter)sink_set_name,
+     "The channel's name; setting it renames the channel for every peer.", NULL},
     {"closed", (getter)sink_get_closed, NULL, "Whether close() (or the Link's) ran.", NULL},
     {"max_samples", (getter)sink_get_max_samples, NULL,
      "Room per buffer, in samples (frames * channels).", NULL},

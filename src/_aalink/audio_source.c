@@ -23,11 +23,13 @@ typedef struct {
     aal_source *native; /* NULL once closed */
     aal_ring ring;
     aal_audio_id channel;
+    PyObject *info;     /* its Channel, as last seen */
     PyObject *loop;     /* the Link's loop at subscription */
     PyObject *waker;    /* LoopWaker, or NULL once closed */
     PyObject *callback; /* or NULL: async iteration */
     PyObject *waiter;   /* the future an __anext__ returned, or NULL */
     bool closed;
+    bool gone;          /* the channel left the session */
     PyObject *weakreflist;
 } AudioSourceObject;
 
@@ -80,7 +82,9 @@ static PyObject *next_block(AudioSourceObject *self)
     return make_block(self->link->state, &meta, samples);
 }
 
-static int finish_waiter(AudioSourceObject *self, PyObject *result)
+/* Completes the waiter: with result, or else with exc (NULL:
+ * StopAsyncIteration). */
+static int finish_waiter(AudioSourceObject *self, PyObject *result, PyObject *exc)
 {
     PyObject *w = self->waiter;
     self->waiter = NULL;
@@ -90,7 +94,8 @@ static int finish_waiter(AudioSourceObject *self, PyObject *result)
         if (result)
             r = PyObject_CallMethodOneArg(w, self->link->state->str_set_result, result);
         else
-            r = PyObject_CallMethod(w, "set_exception", "O", PyExc_StopAsyncIteration);
+            r = PyObject_CallMethod(w, "set_exception", "O",
+                                    exc ? exc : PyExc_StopAsyncIteration);
     }
     Py_DECREF(w);
     Py_XDECREF(r);
@@ -129,9 +134,37 @@ static int source_batch_ready(PyObject *owner)
     PyObject *block = next_block(self);
     if (!block)
         return PyErr_Occurred() ? -1 : 0;
-    int rc = finish_waiter(self, block);
+    int rc = finish_waiter(self, block, NULL);
     Py_DECREF(block);
     return rc;
+}
+
+/* 1 if the source's loop is closed (or cannot say), else 0.  Never fails. */
+static int loop_is_closed(AudioSourceObject *self)
+{
+    aalink_state *st = self->link ? self->link->state : NULL;
+    if (!self->loop || !st || !st->str_is_closed)
+        return 1;
+    int closed = aal_call_bool_method(self->loop, st->str_is_closed);
+    if (closed < 0)
+        PyErr_Clear();
+    return closed != 0;
+}
+
+/* The LookupError a source whose channel is gone raises. */
+static PyObject *gone_error(AudioSourceObject *self)
+{
+    PyObject *id = audio_id_str(&self->channel);
+    PyObject *name = self->info ? PyStructSequence_GetItem(self->info, 1) : NULL;
+    PyObject *peer = self->info ? PyStructSequence_GetItem(self->info, 3) : NULL;
+    PyObject *exc = NULL;
+    if (id && name && peer)
+        exc = PyObject_CallFunction(PyExc_LookupError, "N",
+                                    PyUnicode_FromFormat("channel %R of peer %R (id %U) "
+                                                         "left the session",
+                                                         name, peer, id));
+    Py_XDECREF(id);
+    return exc;
 }
 
 static void source_future_done(PyObject *owner) { (void)owner; }
@@ -158,8 +191,15 @@ static void source_close(PyObject *obj)
     aal_ring_set_wake_fd(&self->ring, -1);
     if (self->waiter) {
         PyObject *exc = PyErr_GetRaisedException();
-        if (finish_waiter(self, NULL) < 0)
-            PyErr_WriteUnraisable((PyObject *)self);
+        if (loop_is_closed(self)) {
+            Py_CLEAR(self->waiter); /* a closed loop runs no callback: let go */
+        }
+        else {
+            PyObject *err = self->gone && !self->ring.len ? gone_error(self) : NULL;
+            if (finish_waiter(self, NULL, err) < 0)
+                PyErr_WriteUnraisable((PyObject *)self);
+            Py_XDECREF(err);
+        }
         PyErr_SetRaisedException(exc);
     }
     PyObject *waker = self->waker;
@@ -170,8 +210,8 @@ static void source_close(PyObject *obj)
     }
 }
 
-PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *callback,
-                           Py_ssize_t ring)
+PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *channel,
+                           PyObject *callback, Py_ssize_t ring)
 {
     PyObject *loop = link_loop_for_sync(link);
     if (!loop)
@@ -179,10 +219,13 @@ PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *c
     AudioSourceObject *self = PyObject_GC_New(AudioSourceObject, link->state->AudioSource_type);
     if (!self)
         return NULL;
-    self->member = (aal_audio_member){(PyObject *)self, source_close, NULL, NULL};
+    self->member =
+        (aal_audio_member){.self = (PyObject *)self, .close = source_close, .is_source = true};
     self->link = NULL;
     self->native = NULL;
     self->channel = *id;
+    self->info = Py_XNewRef(channel);
+    self->gone = false;
     self->loop = Py_NewRef(loop);
     self->waker = NULL;
     self->callback = Py_XNewRef(callback);
@@ -220,11 +263,54 @@ PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *c
     return (PyObject *)self;
 }
 
+void audio_source_check_loop(PyObject *obj)
+{
+    AudioSourceObject *self = (AudioSourceObject *)obj;
+    if (!self->closed && loop_is_closed(self))
+        source_close(obj);
+}
+
+int audio_source_channels_changed(PyObject *obj, PyObject *channels)
+{
+    AudioSourceObject *self = (AudioSourceObject *)obj;
+    if (self->closed)
+        return 0;
+    PyObject *id = audio_id_str(&self->channel);
+    if (!id)
+        return -1;
+    PyObject *seen = NULL;
+    for (Py_ssize_t i = 0; !seen && i < PyList_GET_SIZE(channels); i++) {
+        PyObject *ch = PyList_GET_ITEM(channels, i);
+        int eq = PyObject_RichCompareBool(PyStructSequence_GET_ITEM(ch, 0), id, Py_EQ);
+        if (eq < 0) {
+            Py_DECREF(id);
+            return -1;
+        }
+        if (eq)
+            seen = ch;
+    }
+    Py_DECREF(id);
+    if (seen) { /* still here (perhaps renamed) */
+        Py_XSETREF(self->info, Py_NewRef(seen));
+        return 0;
+    }
+    self->gone = true;
+    int rc = 0;
+    if (self->callback) /* what it holds first */
+        rc = source_batch_ready(obj);
+    else if (self->waiter && self->ring.len)
+        rc = source_batch_ready(obj);
+    source_close(obj); /* a waiter left gets the LookupError */
+    return rc;
+}
+
 static PyObject *source_aiter(PyObject *self) { return Py_NewRef(self); }
 
 static PyObject *source_anext(AudioSourceObject *self)
 {
-    if (self->closed) {
+    if (!self->closed && loop_is_closed(self))
+        source_close((PyObject *)self); /* its loop closed: the iteration ends */
+    if (self->closed && !(self->gone && !self->callback)) {
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return NULL;
     }
@@ -252,8 +338,15 @@ static PyObject *source_anext(AudioSourceObject *self)
         Py_DECREF(r);
         return fut;
     }
-    if (PyErr_Occurred()) {
+    if (PyErr_Occurred() || self->gone) {
         Py_DECREF(fut);
+        if (self->gone && !PyErr_Occurred()) { /* all delivered: now the error */
+            PyObject *err = gone_error(self);
+            if (err) {
+                PyErr_SetObject(PyExc_LookupError, err);
+                Py_DECREF(err);
+            }
+        }
         return NULL;
     }
     self->waiter = Py_NewRef(fut);
@@ -312,6 +405,7 @@ static int source_traverse(AudioSourceObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->link);
     Py_VISIT(self->loop);
+    Py_VISIT(self->info);
     Py_VISIT(self->waker);
     Py_VISIT(self->callback);
     Py_VISIT(self->waiter);
@@ -339,6 +433,7 @@ static void source_dealloc(AudioSourceObject *self)
     Py_CLEAR(self->waker);
     Py_CLEAR(self->callback);
     Py_CLEAR(self->loop);
+    Py_CLEAR(self->info);
     Py_CLEAR(self->link);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);

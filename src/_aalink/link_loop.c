@@ -6,6 +6,7 @@
  * new callback, _attach_loop) both act on its answer. */
 #include "link_object.h"
 
+#include "audio.h"
 #include "convert.h"
 #include "loop_waker.h"
 
@@ -136,7 +137,10 @@ static int bind_loop(LinkObject *self, enum loop_need need)
     if (!running)
         return -1;
     int rc = -1;
-    switch (decide(self, running, need)) {
+    enum loop_action action = decide(self, running, need);
+    if (self->loop && (action == ATTACH_RUNNING || action == LET_GO || action == LET_GO_NO_LOOP))
+        audio_link_loop_closed(self); /* the bound loop closed: so do its sources */
+    switch (action) {
     case KEEP:
         rc = 0;
         break;
