@@ -56,8 +56,11 @@ async def record(path, bars, peer, name):
             n = min(len(data), len(out) - at)
             if n > 0:
                 out[at:at + n] = data[:n]
-            if block.end_beat >= end:
+            if (block.end_beat or 0.0) >= end:
                 break
+    if out is None:
+        link.close()
+        return  # no buffer came
     with wave.open(path, "wb") as w:
         w.setnchannels(channels)
         w.setsampwidth(2)
