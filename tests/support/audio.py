@@ -1,0 +1,29 @@
+"""Checks of a recording made by examples/audio_record.py of the synth of
+examples/audio_send.py (test_examples, test_audio_two_hosts)."""
+import array
+import sys
+import wave
+
+
+def check_bar_recording(path, lines, bpm, bars=2):
+    """lines: audio_record.py's output, split.  The WAV starts on a
+    downbeat, has a note at the start of every beat (sounding within 1 ms)
+    and silence in each beat's second half, and the octave-up downbeats are
+    where its bars begin."""
+    per_beat = 48000 * 60 // int(bpm)
+    assert lines[0][0] == "recording" and float(lines[0][5]) % 4 == 0, lines
+    assert lines[-1][:3] == ["recorded", str(4 * bars * per_beat), "frames"], lines
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 48000)
+        frames = array.array('h', w.readframes(w.getnframes()))
+    if sys.byteorder == "big":
+        frames.byteswap()
+    crossings = []
+    for k in range(4 * bars):
+        beat = frames[k * per_beat:(k + 1) * per_beat]
+        head = beat[:per_beat // 8]
+        assert max(map(abs, head[:48])) > 1000, k  # sounding within 1 ms of the beat
+        assert max(map(abs, beat[per_beat // 2:-48])) == 0, k
+        crossings.append(sum((x < 0) != (y < 0) for x, y in zip(head, head[1:])))
+    for k in range(4 * bars):
+        assert (crossings[k] > 1.5 * crossings[1]) == (k % 4 == 0), crossings
