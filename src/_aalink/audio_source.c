@@ -3,8 +3,13 @@
  * the GIL and signals the source's wake descriptor once per batch; on the
  * loop's thread the waker calls source_batch_ready, which hands blocks to
  * the callback, or to the `async for` waiting in __anext__.
+ * The Link's channels waker (audio_link.c) tells the source, on the loop,
+ * when its channel vanished: it delivers what it holds, then its `async
+ * for` raises LookupError.  Wherever the source would deliver (__anext__,
+ * close, the Link following a new loop) it looks whether its loop closed:
+ * then the iteration ends and a pending waiter is let go, never completed.
  * Threads: every function here runs with the GIL held, on any Python
- * thread (the waker's on the loop's).  Locks: the ring's mu (a leaf);
+ * thread (the wakers' on the loop's).  Locks: the ring's mu (a leaf);
  * session_mu with the GIL released around creating and destroying the
  * native source. */
 #include "audio.h"
