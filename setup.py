@@ -6,8 +6,18 @@ headers somewhere else, e.g. a Homebrew prefix or a checkout of Link
 ("<link>/include:<link>/modules/asio-standalone/asio/include").
 Set AALINK_DEBUG=1 for -O0 -g, AALINK_SANITIZE=1 for ASan + UBSan.
 """
-import os
 import sys
+
+# Before anything else (the file parses on Python 3.6 and newer): on a Python
+# older than 3.9 say so, instead of failing later in an unrelated place.  The
+# build dependencies of pyproject.toml let this run on 3.8 (see there).
+if sys.version_info < (3, 9):  # noqa: UP036 (the point: this runs on 3.8)
+    sys.exit(
+        "aalink needs Python 3.9 or newer (it is tested on CPython 3.9 to 3.13); "
+        "this is Python {}.{}.{}.".format(*sys.version_info[:3])
+    )
+
+import os
 from pathlib import Path
 
 from setuptools import Extension, setup
