@@ -20,7 +20,11 @@ say() { printf 'aalink sanitize: %s\n' "$*" >&2; }
 
 # ---- 1. the sanitized build, redone when the sources change ----
 dest=$root/build/sanitize
-key="$(cat setup.py src/_aalink/* link_shim/* src/aalink/*.py | sha256sum | cut -c1-16)"
+# The same engine as .venv's build: the fetched Link tree (or AALINK_LINK and
+# AALINK_LINK_DIR, as setup.py reads them).
+engine="${AALINK_LINK:-auto}|${AALINK_LINK_DIR:-}|$([ -d .deps/link-4.0 ] && echo fetched)"
+key="$( (cat setup.py scripts/fetch_link.py src/_aalink/* link_shim/* src/aalink/*.py; echo "$engine") |
+    sha256sum | cut -c1-16)"
 if [ "$(cat "$dest/.key" 2>/dev/null)" != "$key" ] ||
    ! ls "$dest"/src/aalink/_aalink*.so >/dev/null 2>&1; then
     say "building the extension with -fsanitize=address,undefined"
@@ -28,6 +32,9 @@ if [ "$(cat "$dest/.key" 2>/dev/null)" != "$key" ] ||
     mkdir -p "$dest/src/aalink"
     cp -r setup.py pyproject.toml README.md LICENSE link_shim "$dest/"
     cp -r src/_aalink "$dest/src/"
+    mkdir -p "$dest/scripts"
+    cp scripts/fetch_link.py "$dest/scripts/"
+    [ -d .deps ] && ln -s "$root/.deps" "$dest/.deps"
     # The Python side of the package, not the normal build's extension.
     find src/aalink -maxdepth 1 -type f \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) \
         -exec cp {} "$dest/src/aalink/" \;

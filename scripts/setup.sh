@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Set up everything aalink needs, idempotently, and quickly when it is there:
-#   1. Debian/Ubuntu packages (Ableton Link and asio headers, a C/C++ compiler,
-#      iproute2 for private network namespaces, and with --test LinkHut + JACK
-#      and MinGW-w64 for the Windows compile checks),
+#   1. Debian/Ubuntu packages (a C/C++ compiler, iproute2 for private network
+#      namespaces; with --test or AALINK_LINK=system the system's Ableton Link
+#      and asio headers; with --test LinkHut + JACK and MinGW-w64 for the
+#      Windows compile checks),
 #   2. a virtual environment in .venv with the Python dependencies,
-#   3. the extension, rebuilt only when its sources changed.
+#   3. the Link 4.0 tree, fetched once into .deps/link-4.0
+#      (scripts/fetch_link.py; skipped with AALINK_LINK=system or
+#      AALINK_LINK_DIR),
+#   4. the extension, rebuilt only when its sources or its engine changed.
 # Usage: scripts/setup.sh [--test]
+# AALINK_VENV chooses the environment (default .venv); AALINK_LINK and
+# AALINK_LINK_DIR choose the engine as setup.py documents.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +24,11 @@ VENV=${AALINK_VENV:-.venv}
 say() { printf 'aalink setup: %s\n' "$*" >&2; }
 
 # ---- 1. system packages ----
-packages=(ableton-link-dev libasio-dev g++ iproute2 python3-venv)
+packages=(g++ iproute2 python3-venv)
+# The system's Link: the second engine the tests build against, or chosen.
+if [ "$want_test" = 1 ] || [ "${AALINK_LINK:-}" = system ]; then
+    packages+=(ableton-link-dev libasio-dev)
+fi
 [ "$want_test" = 1 ] && packages+=(ableton-link-utils jackd2 gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -45,13 +55,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # ---- 2. virtual environment (the -e install builds the extension) ----
-build_stamp="$VENV/.aalink-build"
-build_key="$(cat setup.py pyproject.toml src/_aalink/* link_shim/* | sha256sum | cut -c1-16)"
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
 py="$VENV/bin/python"
+
+# ---- 3. the Link 4.0 tree (quick when it is there: it is only checked) ----
+if [ "${AALINK_LINK:-auto}" != system ] && [ -z "${AALINK_LINK_DIR:-}" ]; then
+    "$py" scripts/fetch_link.py >/dev/null || {
+        say "could not fetch Link 4.0 (above); AALINK_LINK=system builds against the system's Link instead"
+        exit 1
+    }
+fi
+# The engine is part of what a build is made of.
+engine="${AALINK_LINK:-auto}|${AALINK_LINK_DIR:-}|$([ -d .deps/link-4.0 ] && echo fetched)"
+build_stamp="$VENV/.aalink-build"
+build_key="$( (cat setup.py pyproject.toml scripts/fetch_link.py src/_aalink/* link_shim/*; echo "$engine") |
+    sha256sum | cut -c1-16)"
 deps_stamp="$VENV/.aalink-deps"
 deps_base="$(cat pyproject.toml | sha256sum | cut -c1-16)"
 deps_key="$deps_base-$want_test"
@@ -67,7 +88,7 @@ if [ "$deps_have" != "$deps_key" ] && [ "$deps_have" != "$deps_base-1" ]; then
     echo "$build_key" > "$build_stamp"
 fi
 
-# ---- 3. the extension, rebuilt when its sources changed ----
+# ---- 4. the extension, rebuilt when its sources or its engine changed ----
 if [ "$(cat "$build_stamp" 2>/dev/null)" != "$build_key" ] ||
    ! "$py" -c 'import aalink' >/dev/null 2>&1; then
     say "building the extension"

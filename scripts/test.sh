@@ -9,6 +9,10 @@
 #             so a hang shows its stack
 #   sanitize  a representative subset under ASan+UBSan (scripts/sanitize.sh;
 #             the whole suite there is `scripts/sanitize.sh`)
+#   system-link  the extension built against the system's Link (Debian's
+#             3.0.6; the other passes use Link 4.0) and a representative subset
+#             on it: Link's TEMPO test plan among them (scripts/system-link.sh;
+#             `scripts/system-link.sh tests/` runs the whole suite there)
 # With arguments it runs only the normal pass over them.  AALINK_TEST_PASSES
 # chooses the passes either way, e.g. AALINK_TEST_PASSES="normal dev".
 set -euo pipefail
@@ -18,7 +22,7 @@ bash scripts/setup.sh --test
 if [ -n "${AALINK_TEST_PASSES:-}" ]; then
     passes=$AALINK_TEST_PASSES
 elif [ $# -eq 0 ]; then
-    passes="normal dev sanitize"
+    passes="normal dev sanitize system-link"
 else
     passes="normal"
 fi
@@ -49,6 +53,10 @@ run_pass() {
 for pass in $passes; do
     case "$pass" in
     normal)
+        # Link 4.0 (scripts/setup.sh fetches it), unless chosen otherwise.
+        if [ -z "${AALINK_LINK:-}${AALINK_LINK_DIR:-}" ]; then
+            export AALINK_EXPECT_LINK_VERSION=4.0
+        fi
         run_pass scripts/in-private-netns .venv/bin/python -X faulthandler -m pytest "$@"
         ;;
     dev)
@@ -68,8 +76,16 @@ for pass in $passes; do
             run_pass bash scripts/sanitize.sh "$@"
         fi
         ;;
+    system-link)
+        echo "aalink tests: pass on the system's Link" >&2
+        if [ $# -eq 0 ]; then
+            run_pass bash scripts/system-link.sh
+        else
+            run_pass bash scripts/system-link.sh "$@"
+        fi
+        ;;
     *)
-        echo "aalink tests: unknown pass '$pass' (normal, dev, sanitize)" >&2
+        echo "aalink tests: unknown pass '$pass' (normal, dev, sanitize, system-link)" >&2
         exit 2
         ;;
     esac

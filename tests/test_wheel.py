@@ -1,5 +1,6 @@
 """The built wheel works in a fresh virtual environment (no editable
 install, no source tree on the path)."""
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ async def main():
 asyncio.run(main())
 import importlib.resources as r
 assert r.files('aalink').joinpath('py.typed').is_file()
-print('wheel ok', sys.version_info[:2])
+print('wheel ok', sys.version_info[:2], 'link', aalink.LINK_VERSION)
 """
 
 
@@ -35,9 +36,15 @@ def test_built_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
         dest.parent.mkdir(parents=True, exist_ok=True)
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, dest)
+    # The engine of the build under test: the fetched Link tree, which the
+    # copy of the tracked sources lacks (the system's Link otherwise).
+    env = dict(os.environ)
+    fetched = ROOT / ".deps" / "link-4.0"
+    if fetched.is_dir() and not env.get("AALINK_LINK_DIR") and env.get("AALINK_LINK") != "system":
+        env["AALINK_LINK_DIR"] = str(fetched)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(wheels), str(src)], check=True, timeout=600)
+                    "-q", "-w", str(wheels), str(src)], check=True, timeout=600, env=env)
     (wheel,) = wheels.glob("aalink-*.whl")
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=True)
@@ -48,3 +55,5 @@ def test_built_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "wheel ok" in r.stdout
+    import aalink
+    assert f"link {aalink.LINK_VERSION}" in r.stdout, "the wheel's engine is not the build's"

@@ -6,6 +6,12 @@
 #include "link_object.h"
 #include "loop_waker.h"
 
+#ifndef AAL_LINK_VERSION
+#define AAL_LINK_VERSION unknown /* built without setup.py */
+#endif
+#define AAL_STRINGIFY_(x) #x
+#define AAL_STRINGIFY(x) AAL_STRINGIFY_(x)
+
 static struct PyModuleDef aalink_module;
 
 static aalink_state *get_state(PyObject *module)
@@ -65,6 +71,10 @@ static int aalink_exec(PyObject *module)
     if (!st->Link_type)
         return -1;
     if (PyModule_AddObjectRef(module, "Link", (PyObject *)st->Link_type) < 0)
+        return -1;
+    /* Which Ableton Link the shim was built against: setup.py passes
+     * AAL_LINK_VERSION as a bare pp-number (4.0, 3.0.6), made a string here. */
+    if (PyModule_AddStringConstant(module, "LINK_VERSION", AAL_STRINGIFY(AAL_LINK_VERSION)) < 0)
         return -1;
 
     if (import_attr(&st->timedelta, "datetime", "timedelta") < 0 ||

@@ -17,7 +17,7 @@ done when the shared timeline reaches the next point of the grid
 ``origin + offset + k * beat``; its result is that grid point, in beats.
 The timing runs on a native thread that never waits for the GIL.
 """
-from ._aalink import Link
+from ._aalink import LINK_VERSION, Link
 
-__all__ = ["Link"]
+__all__ = ["LINK_VERSION", "Link"]
 __version__ = "0.3.0"

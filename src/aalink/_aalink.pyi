@@ -13,6 +13,10 @@ _Real = SupportsFloat
 # A Link clock time: a timedelta, or float seconds.
 _ClockTime = timedelta | float
 
+# The Ableton Link the extension was built against: "4.0" (the default
+# engine), or the system's, e.g. "3.0.6" (Debian's ableton-link-dev).
+LINK_VERSION: str
+
 @final
 class Link:
     def __new__(
