@@ -61,6 +61,17 @@ def run(*args, timeout=BUILD_TIMEOUT, **kw):
     return r
 
 
+def unpack(sdist, dest):
+    """The sdist's top folder, unpacked into dest."""
+    with tarfile.open(sdist) as tar:
+        if hasattr(tarfile, "data_filter"):  # 3.12, and later patch releases of 3.9-3.11
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
+    (top,) = dest.iterdir()
+    return top
+
+
 def fresh_venv(path):
     venv.create(path, with_pip=True)
     return path / "bin" / "python"
@@ -138,9 +149,7 @@ def test_the_sdist_carries_link_and_the_whole_test_support(sdist):
 
 
 def test_the_sdists_link_tree_is_the_recorded_one(sdist, tmp_path):
-    with tarfile.open(sdist) as tar:
-        tar.extractall(tmp_path)
-    (top,) = tmp_path.iterdir()
+    top = unpack(sdist, tmp_path)
     r = run(sys.executable, top / "scripts" / "fetch_link.py", "--check", top / "ext" / "link",
             timeout=60)
     assert "4.0" in r.stdout + r.stderr
@@ -192,9 +201,7 @@ def test_the_repaired_wheel_runs_in_a_fresh_venv_without_link_headers(repaired, 
 def test_the_sdists_tests_collect_and_refuse_the_host_network(sdist, tmp_path):
     """An sdist's tests come with their guard: they collect, and a test that
     would enable Link fails outside a private network namespace."""
-    with tarfile.open(sdist) as tar:
-        tar.extractall(tmp_path)
-    (top,) = tmp_path.iterdir()
+    top = unpack(sdist, tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "AALINK_TESTS_ALLOW_HOST_NETWORK"}
     r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                         "-p", "no:cacheprovider", "tests"], cwd=top, capture_output=True,
