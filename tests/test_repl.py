@@ -69,6 +69,11 @@ class Repl:
             *done, pending = pending.split("\n")
             for line in done:
                 self.lines.put(TERMINAL_CODES.sub("", line) + "\n")
+            # A prompt is on the line being written.  A line ended since
+            # means the REPL went on (ran what was typed, printed): a
+            # prompt shown before no longer counts.
+            if done:
+                self.ready.clear()
             if TERMINAL_CODES.sub("", pending).endswith((">>> ", "... ")):
                 self.ready.set()
         self.lines.put(TERMINAL_CODES.sub("", pending))
@@ -99,8 +104,16 @@ class Repl:
                 self._send(line + "\r")
 
     def end_input(self):
-        """Ctrl-D at an empty prompt: the REPL exits."""
-        self._send("\x04")
+        """Ctrl-D at an empty prompt: the REPL exits.  (Typed while the REPL
+        runs a line, the terminal is in cooked mode and takes Ctrl-D as its
+        own end of file: typed again at the next prompt.)"""
+        for _ in range(3):
+            self._send("\x04")
+            try:
+                self.proc.wait(timeout=5)
+                return
+            except subprocess.TimeoutExpired:
+                pass
 
     def expect(self, marker, timeout=TIMEOUT):
         """The first output line containing marker, after what was read."""
