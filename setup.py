@@ -19,15 +19,27 @@ records (checksum of its include/).  aalink.LINK_VERSION tells which engine
 a build used.
 Set AALINK_DEBUG=1 for -O0 -g, AALINK_SANITIZE=1 for ASan + UBSan.
 """
+import sys
+
+# Before anything else (the file parses on Python 3.6 and newer): on a Python
+# older than 3.9 say so, instead of failing later in an unrelated place.  The
+# build dependencies of pyproject.toml let this run on 3.8 (see there).
+if sys.version_info < (3, 9):  # noqa: UP036 (the point: this runs on 3.8)
+    sys.exit(
+        "aalink needs Python 3.9 or newer (it is tested on CPython 3.9 to 3.13); "
+        "this is Python {}.{}.{}.".format(*sys.version_info[:3])
+    )
+
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.sdist import sdist
 
 HERE = Path(__file__).parent
 DEFAULT_PREFIXES = ["/usr/include", "/usr/local/include", "/opt/homebrew/include"]
@@ -175,12 +187,15 @@ class BuildExt(build_ext):
             version = "unknown"
         ext.define_macros.append(("AAL_LINK_VERSION", version))
         if self.compiler.compiler_type == "msvc":
-            ext.include_dirs[:0] = dirs
-            return super().build_extensions()  # MSVC: flag-free
+            return self.build_with_msvc(ext, dirs)
         debug = os.environ.get("AALINK_DEBUG") == "1"
         sanitize = os.environ.get("AALINK_SANITIZE") == "1"
         common = ["-Wall", "-Wextra", "-fvisibility=hidden"]
-        common += ["-O0", "-g"] if debug or sanitize else ["-O2"]
+        # A release build carries no debug info (Python's CFLAGS have -g):
+        # the module is 7 MB with it, a few hundred KB without.
+        common += ["-O0", "-g"] if debug or sanitize else ["-O2", "-g0"]
+        if not (debug or sanitize) and sys.platform.startswith("linux"):
+            ext.extra_link_args += ["-s"]  # and no symbol table (the dynamic one stays)
         if sanitize:
             common += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
             ext.extra_link_args += ["-fsanitize=address,undefined"]
@@ -201,6 +216,51 @@ class BuildExt(build_ext):
         )
         ext.extra_link_args += ["-lstdc++", "-pthread"]
         super().build_extensions()
+
+    def build_with_msvc(self, ext, dirs):
+        """MSVC (the release workflow's Windows wheels; never built here): the
+        C files as C11, the shim as C++17 with C++ exceptions, as Link's own
+        CMake set-up compiles it (cmake_include/ConfigureCompileFlags.cmake)."""
+        ext.include_dirs[:0] = dirs
+        ext.extra_compile_args += ["/std:c11", "/W3"]
+        ext.sources = [s for s in ext.sources if s != SHIM]
+        ext.extra_objects += self.compiler.compile(
+            [SHIM],
+            output_dir=self.build_temp,
+            macros=ext.define_macros + [("_SCL_SECURE_NO_WARNINGS", None),
+                                        ("LINK_BUILD_VLD", "0")],
+            include_dirs=ext.include_dirs,
+            debug=self.debug,
+            extra_postargs=["/std:c++17", "/EHsc", "/W3"],
+            depends=ext.depends,
+        )
+        super().build_extensions()
+
+
+class SdistWithLink(sdist):
+    """The sdist carries the recorded Link tree, unmodified, in ext/link (as
+    aalink 0.2.3's does), so that it builds anywhere with no network: the
+    tree a build from this checkout takes (AALINK_LINK_DIR, ext/link or
+    scripts/fetch_link.py's), provided it is the one scripts/fetch_link.py
+    records.  Copied into the release tree only: nothing in git."""
+
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        trees = link_trees_module()
+        candidates = [Path(os.environ["AALINK_LINK_DIR"])] if os.environ.get(
+            "AALINK_LINK_DIR") else []
+        candidates += [SDIST_TREE, trees.DEFAULT_DEST]
+        tree = next((t for t in candidates if t.exists()), None)
+        if tree is None:
+            sys.exit("aalink: an sdist carries Link 4.0 and there is none here: run "
+                     "python3 scripts/fetch_link.py (or scripts/setup.sh) first")
+        try:
+            trees.check_recorded(tree)
+        except trees.LinkTreeError as e:
+            sys.exit(f"aalink: an sdist carries only the recorded Link tree: {e}")
+        dest = Path(base_dir) / "ext" / "link"
+        print(f"aalink: bundling the Link tree {tree} as {dest}", file=sys.stderr)
+        shutil.copytree(tree, dest, ignore=shutil.ignore_patterns(".git", "__pycache__"))
 
 
 # One OS layer: platform_win32.c on Windows, platform_posix.c elsewhere.
@@ -226,5 +286,5 @@ setup(
             language="c++",
         )
     ],
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "sdist": SdistWithLink},
 )

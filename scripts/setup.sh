@@ -96,3 +96,19 @@ if [ "$(cat "$build_stamp" 2>/dev/null)" != "$build_key" ] ||
     "$py" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
     echo "$build_key" > "$build_stamp"
 fi
+
+# ---- 5. with --test: a local wheelhouse for building the sdist offline ----
+# tests/test_wheel.py builds a wheel from the sdist inside the private
+# namespace, which has no network: pip's isolated build environment takes
+# setuptools and wheel from here.  Fetched once, outside the namespace.
+wheelhouse=.deps/wheelhouse
+if [ "$want_test" = 1 ] && [ ! -e "$wheelhouse/.complete" ]; then
+    say "filling $wheelhouse (setuptools, wheel)"
+    mkdir -p "$wheelhouse"
+    # For every Python the tests run on: the newest setuptools needs 3.10.
+    for v in 3.9 ""; do
+        "$py" -m pip download -q --disable-pip-version-check --only-binary :all: \
+            ${v:+--python-version "$v"} -d "$wheelhouse" "setuptools>=77" wheel
+    done
+    touch "$wheelhouse/.complete"
+fi

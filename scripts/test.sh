@@ -2,11 +2,16 @@
 # The test command: set everything up, then run the suite inside a private
 # network namespace.  Extra arguments go to pytest.
 #
-# Without arguments (the README's and CI's command) it runs three passes:
-#   normal    the whole suite
-#   dev       the whole suite again under `python -X dev` (debug allocator,
+# Without arguments (the README's and CI's command) it runs these passes:
+#   normal    the whole suite (.venv: the system's python3, 3.11 here)
+#   py3.13    the whole suite on CPython 3.13 (.venv-3.13)
+#   pythons   a representative subset on CPython 3.9, 3.10 and 3.12
+#             (.venv-3.X; the whole suite on every version is
+#             scripts/test-all-pythons.sh, docs/python-versions.md)
+#   dev       a representative subset under `python -X dev` (debug allocator,
 #             asyncio debug mode), with a per-test time-out and faulthandler,
-#             so a hang shows its stack
+#             so a hang shows its stack (the whole suite there:
+#             AALINK_TEST_PASSES=dev scripts/test.sh tests/)
 #   sanitize  a representative subset under ASan+UBSan (scripts/sanitize.sh;
 #             the whole suite there is `scripts/sanitize.sh`)
 #   system-link  the extension built against the system's Link (Debian's
@@ -14,7 +19,8 @@
 #             on it: Link's TEMPO test plan among them (scripts/system-link.sh;
 #             `scripts/system-link.sh tests/` runs the whole suite there)
 # With arguments it runs only the normal pass over them.  AALINK_TEST_PASSES
-# chooses the passes either way, e.g. AALINK_TEST_PASSES="normal dev".
+# chooses the passes either way, e.g. AALINK_TEST_PASSES="normal dev"; with
+# arguments, the py3.13, pythons and dev passes run over them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -22,7 +28,7 @@ bash scripts/setup.sh --test
 if [ -n "${AALINK_TEST_PASSES:-}" ]; then
     passes=$AALINK_TEST_PASSES
 elif [ $# -eq 0 ]; then
-    passes="normal dev sanitize system-link"
+    passes="normal py3.13 pythons dev sanitize system-link"
 else
     passes="normal"
 fi
@@ -39,6 +45,35 @@ SANITIZE_SUBSET=(tests/test_fuzz.py tests/test_threads.py tests/test_shutdown.py
                  "tests/test_event_loops.py::test_successive_syncs_with_the_loop_argument[no_add_reader]"
                  "tests/test_event_loops.py::test_a_peers_tempo_arrives_on_the_loop_thread[no_add_reader]")
 
+# What differs between Python versions: the C API around the objects'
+# lifetimes (deallocs that keep the exception in flight, finalization),
+# asyncio's loops and REPL, threads, uvloop; and the basics of syncing.
+PYTHONS_SUBSET=(tests/test_sync.py tests/test_every.py tests/test_callbacks.py
+                tests/test_dealloc_keeps_exception.py tests/test_shutdown.py
+                tests/test_threads.py tests/test_loop_without_add_reader.py
+                tests/test_uvloop.py tests/test_repl.py tests/test_embedded.py
+                tests/test_beat_time.py tests/test_stats.py tests/test_network_guard.py)
+PYTHONS_OTHER=(3.9 3.10 3.12)
+
+# Under -X dev: the debug allocator and asyncio's debug mode catch what the
+# C code does wrong with memory and with the loop's threads.  The subset
+# goes through every path into the loop (the waker, the relay, uvloop),
+# callbacks, threads, shutdown, bad input.  asyncio debug mode makes
+# creating 1,000 tasks take longer than the 1/16 bar one timing test allows
+# (on every kind of loop: the node id deselects all its parametrizations).
+DEV_SUBSET=(tests/test_sync.py tests/test_every.py tests/test_callbacks.py
+            tests/test_dealloc_keeps_exception.py tests/test_shutdown.py tests/test_threads.py
+            tests/test_loop_without_add_reader.py tests/test_event_loops.py
+            tests/test_scheduler.py tests/test_fuzz.py tests/test_embedded.py
+            --deselect tests/test_event_loops.py::test_a_thousand_coroutines_share_the_grid)
+
+source scripts/pythons.sh
+
+# Link 4.0 (scripts/setup.sh fetches it), unless chosen otherwise.
+if [ -z "${AALINK_LINK:-}${AALINK_LINK_DIR:-}" ]; then
+    export AALINK_EXPECT_LINK_VERSION=4.0
+fi
+
 # Every pass runs; the exit status is the first failing pass's.
 status=0
 run_pass() {
@@ -53,20 +88,39 @@ run_pass() {
 for pass in $passes; do
     case "$pass" in
     normal)
-        # Link 4.0 (scripts/setup.sh fetches it), unless chosen otherwise.
-        if [ -z "${AALINK_LINK:-}${AALINK_LINK_DIR:-}" ]; then
-            export AALINK_EXPECT_LINK_VERSION=4.0
-        fi
         run_pass scripts/in-private-netns .venv/bin/python -X faulthandler -m pytest "$@"
         ;;
+    py3.13)
+        echo "aalink tests: pass on Python 3.13" >&2
+        if py=$(setup_python 3.13); then
+            run_pass scripts/in-private-netns "$py" -X faulthandler -m pytest \
+                -p no:cacheprovider "$@"
+        else
+            run_pass false
+        fi
+        ;;
+    pythons)
+        for v in "${PYTHONS_OTHER[@]}"; do
+            echo "aalink tests: pass on Python $v (a subset)" >&2
+            if py=$(setup_python "$v"); then
+                args=("$@")
+                [ $# -gt 0 ] || args=("${PYTHONS_SUBSET[@]}")
+                run_pass scripts/in-private-netns "$py" -X faulthandler -m pytest -q \
+                    -p no:cacheprovider "${args[@]}"
+            else
+                run_pass false
+            fi
+        done
+        ;;
     dev)
-        echo "aalink tests: pass under python -X dev" >&2
-        # asyncio debug mode makes creating 1,000 tasks take longer than the
-        # 1/16 bar this timing test allows (on every kind of loop: the
-        # node id deselects all its parametrizations); the rest runs as is.
+        echo "aalink tests: pass under python -X dev (a subset)" >&2
+        if [ $# -eq 0 ]; then
+            args=("${DEV_SUBSET[@]}")
+        else
+            args=(--deselect tests/test_event_loops.py::test_a_thousand_coroutines_share_the_grid "$@")
+        fi
         run_pass scripts/in-private-netns .venv/bin/python -X dev -X faulthandler -m pytest \
-            -p no:cacheprovider --timeout=120 -o faulthandler_timeout=110 \
-            --deselect tests/test_event_loops.py::test_a_thousand_coroutines_share_the_grid "$@"
+            -q -p no:cacheprovider --timeout=120 -o faulthandler_timeout=110 "${args[@]}"
         ;;
     sanitize)
         echo "aalink tests: pass under ASan+UBSan" >&2
@@ -85,7 +139,7 @@ for pass in $passes; do
         fi
         ;;
     *)
-        echo "aalink tests: unknown pass '$pass' (normal, dev, sanitize, system-link)" >&2
+        echo "aalink tests: unknown pass '$pass' (normal, py3.13, pythons, dev, sanitize, system-link)" >&2
         exit 2
         ;;
     esac

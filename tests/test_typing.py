@@ -19,6 +19,11 @@ from pathlib import Path
 
 import pytest
 
+if sys.version_info < (3, 10):
+    pytest.skip("mypy cannot target Python 3.9: mypy 2 needs 3.10 to run and to target, and "
+                "the mypy pip finds for 3.9 (1.19) reports differences that are not there "
+                "(stubtest on typing.Any and TextIO); these checks run on 3.10-3.13",
+                allow_module_level=True)
 pytest.importorskip("mypy", reason="mypy is in the test extra: pip install -e .[test]")
 
 ROOT = Path(__file__).resolve().parent.parent
