@@ -8,16 +8,10 @@ import pytest
 
 import aalink
 from aalink import Link
+from support import until
 
 pytestmark = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
 
-
-async def until(pred, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def pair():

@@ -19,6 +19,7 @@ import pytest
 
 import aalink
 from aalink import Link
+from support import until
 
 pytestmark = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
 
@@ -34,13 +35,6 @@ def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
-
-async def until(pred, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def setup(name, **kw):

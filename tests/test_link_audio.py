@@ -10,6 +10,7 @@ import pytest
 
 import aalink
 from aalink import Link
+from support import until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 needs_audio = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
@@ -28,13 +29,6 @@ def test_without_link_audio_the_api_raises_clearly():
         with pytest.raises(RuntimeError, match="Link 4.0"):
             link.sink("x")
 
-
-async def until(pred, timeout=5.0):
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def pair():

@@ -95,3 +95,9 @@ async def wait_until(predicate, timeout=5.0, interval=0.02):
             return True
         await asyncio.sleep(interval)
     return bool(predicate())
+
+
+async def until(predicate, timeout=10.0):
+    """wait_until(), failing the test when predicate() never turns true."""
+    if not await wait_until(predicate, timeout):
+        raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
