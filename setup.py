@@ -223,9 +223,9 @@ class BuildExt(build_ext):
         CMake set-up compiles it (cmake_include/ConfigureCompileFlags.cmake)."""
         ext.include_dirs[:0] = dirs
         ext.extra_compile_args += ["/std:c11", "/W3"]
-        ext.sources = [s for s in ext.sources if s != SHIM]
+        ext.sources = [s for s in ext.sources if s not in SHIMS]
         ext.extra_objects += self.compiler.compile(
-            [SHIM],
+            SHIMS,
             output_dir=self.build_temp,
             macros=ext.define_macros + [("_SCL_SECURE_NO_WARNINGS", None),
                                         ("LINK_BUILD_VLD", "0")],
