@@ -2,10 +2,11 @@
 # Units: beats for beat/phase/quantum/grid values, bpm for tempo, seconds
 # (float) for lead and clock_offset, datetime.timedelta for Link clock times.
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import TracebackType
-from typing import Callable, SupportsFloat, final
+from typing import Any, Callable, SupportsFloat, final
 
 from typing_extensions import Buffer
 
@@ -35,6 +36,9 @@ class Channel(tuple[str, str, str, str]):
     n_sequence_fields: int
     n_unnamed_fields: int
     __match_args__ = ("id", "name", "peer_id", "peer_name")
+    if sys.version_info >= (3, 13):
+        # structseq types gained copy.replace() support in 3.13
+        def __replace__(self, **changes: Any) -> Channel: ...
 
 @final
 class AudioBlock(tuple[bytes, int, int, int, int, float, float | None, float | None]):
@@ -60,6 +64,8 @@ class AudioBlock(tuple[bytes, int, int, int, int, float, float | None, float | N
     __match_args__ = (
         "samples", "frames", "channels", "rate", "sequence", "tempo", "begin_beat", "end_beat"
     )
+    if sys.version_info >= (3, 13):
+        def __replace__(self, **changes: Any) -> AudioBlock: ...
 
 @final
 class AudioSink:
