@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from support.winsmoke import windows_include_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "_aalink"
 SHIM = ROOT / "link_shim"
@@ -105,25 +107,14 @@ def test_the_windows_platform_layer_is_not_vacuous(tmp_path):
 
 
 def link_headers_for_windows(tmp_path):
-    """Ableton Link and asio headers, plus the capitalised Windows header
-    names Link uses (WinSock2.h...), which MinGW spells in lower case."""
-    inc = tmp_path / "include"
-    inc.mkdir()
+    """Ableton Link and asio headers as MinGW needs them (the Wine build's
+    include directory, support.winsmoke.windows_include_dir)."""
     for prefix in [Path("/usr/include"), Path("/usr/local/include")]:
         if (prefix / "ableton" / "Link.hpp").is_file() and (prefix / "asio.hpp").is_file():
             break
     else:
         pytest.fail("Ableton Link / asio headers not found (scripts/setup.sh installs them)")
-    for name in ("ableton", "asio", "asio.hpp"):
-        (inc / name).symlink_to(prefix / name)
-    needed = set()
-    for header in (prefix / "ableton").rglob("*.hpp"):
-        needed |= set(re.findall(r"#include <(\w+\.h)>", header.read_text(errors="replace")))
-    for name in sorted(needed):
-        lower = MINGW_INCLUDE / name.lower()
-        if name != name.lower() and lower.is_file():
-            (inc / name).symlink_to(lower)
-    return inc
+    return windows_include_dir(tmp_path, prefix, prefix)
 
 
 def test_windows_link_shim_compiles(tmp_path):
