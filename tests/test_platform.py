@@ -23,7 +23,6 @@ SRC = ROOT / "src" / "_aalink"
 SHIM = ROOT / "link_shim"
 CC = "x86_64-w64-mingw32-gcc-posix"
 CXX = "x86_64-w64-mingw32-g++-posix"
-MINGW_INCLUDE = Path("/usr/x86_64-w64-mingw32/include")
 
 # What only the platform layer may name.
 OS_PRIMITIVE = re.compile(
