@@ -78,10 +78,23 @@ inline NodeId NodeId::random<platform::Random>()
 } // namespace link
 } // namespace ableton
 
+// Link 4.0's audio encoder copies an AudioBuffer whose header fields it has
+// not set yet (link_audio/AudioBuffer.hpp); GCC reports -Wuninitialized at
+// the line in Link's header when it inlines that copy into this file, even
+// though Link is included as a system header.  Silenced for Link's headers
+// only: the shim's own code keeps the warning.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #if AAL_HAS_LINK_AUDIO
 #include <ableton/LinkAudio.hpp>
 #else
 #include <ableton/Link.hpp>
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
 #endif
 
 #if AAL_HAS_LINK_AUDIO

@@ -78,13 +78,26 @@ deps_stamp="$VENV/.aalink-deps"
 deps_base="$(cat pyproject.toml | sha256sum | cut -c1-16)"
 deps_key="$deps_base-$want_test"
 deps_have="$(cat "$deps_stamp" 2>/dev/null || true)"
+# The install that builds the extension keeps its whole output in
+# $VENV/.aalink-build.log (tests/test_engine.py checks it has no compiler
+# warning); a failure shows the log's end, warnings are repeated here.
+build_log="$VENV/.aalink-build.log"
+build_logged() {
+    if ! "$@" >"$build_log" 2>&1; then
+        tail -n 60 "$build_log" >&2
+        say "the build failed (whole log: $build_log)"
+        exit 1
+    fi
+    grep -E ':[0-9]+:([0-9]+:)? (warning|error):' "$build_log" >&2 || true
+}
 # An environment set up for the tests also serves the demo.
 if [ "$deps_have" != "$deps_key" ] && [ "$deps_have" != "$deps_base-1" ]; then
     say "installing Python dependencies"
     "$py" -m pip install -q --disable-pip-version-check -U pip "setuptools>=77" wheel
     extra=""
     [ "$want_test" = 1 ] && extra="[test]"
-    "$py" -m pip install -q --disable-pip-version-check --no-build-isolation -e ".$extra"
+    build_logged "$py" -m pip install -v --disable-pip-version-check --no-build-isolation \
+        -e ".$extra"
     echo "$deps_key" > "$deps_stamp"
     echo "$build_key" > "$build_stamp"
 fi
@@ -93,7 +106,8 @@ fi
 if [ "$(cat "$build_stamp" 2>/dev/null)" != "$build_key" ] ||
    ! "$py" -c 'import aalink' >/dev/null 2>&1; then
     say "building the extension"
-    "$py" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+    build_logged "$py" -m pip install -v --disable-pip-version-check --no-build-isolation \
+        --no-deps -e .
     echo "$build_key" > "$build_stamp"
 fi
 

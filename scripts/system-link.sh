@@ -22,7 +22,7 @@ say() { printf 'aalink system-link: %s\n' "$*" >&2; }
 # (TEMPO-2's 30 back-to-back joins among them: the shim's node-id
 # specialisation), and a sample of the rest: syncs, properties, callbacks,
 # the engine's own checks, shutdown.
-SUBSET=(tests/test_link_test_plan.py tests/test_engine.py tests/test_sync.py
+SUBSET=(tests/test_link_test_plan.py tests/test_engine.py tests/test_build_log.py tests/test_sync.py
         tests/test_properties.py tests/test_callbacks.py tests/test_shutdown.py)
 
 # ---- 1. the build, redone when the sources change ----
@@ -59,9 +59,10 @@ grep -q "building against the system's Link" "$dest/build.log" || {
     exit 1
 }
 export AALINK_EXPECT_LINK_VERSION=$version
+export AALINK_BUILD_LOG=$dest/build.log  # tests/test_build_log.py
 
 if [ $# -eq 0 ]; then
     set -- -q "${SUBSET[@]}"
 fi
 say "running pytest on the system's Link $version (${*})"
-exec scripts/in-private-netns "$py" -X faulthandler -m pytest -p no:cacheprovider "$@"
+exec scripts/pytest-in-netns "$py" -p no:cacheprovider "$@"
