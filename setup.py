@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -205,15 +206,22 @@ class BuildExt(build_ext):
             shim_dirs, link_flags = [], [f for d in dirs for f in ("-isystem", d)]
         else:
             shim_dirs, link_flags = dirs, []
-        ext.extra_objects += self.compiler.compile(
-            SHIMS,
-            output_dir=self.build_temp,
-            macros=ext.define_macros,
-            include_dirs=shim_dirs + ext.include_dirs,
-            debug=self.debug,
-            extra_postargs=["-std=c++17"] + link_flags + common,
-            depends=ext.depends,
-        )
+        def compile_shim(source):
+            return self.compiler.compile(
+                [source],
+                output_dir=self.build_temp,
+                macros=ext.define_macros,
+                include_dirs=shim_dirs + ext.include_dirs,
+                debug=self.debug,
+                extra_postargs=["-std=c++17"] + link_flags + common,
+                depends=ext.depends,
+            )
+
+        # The shim's files take most of a build (Link and asio are header
+        # libraries): each compiles in a process of its own, side by side.
+        with ThreadPoolExecutor(len(SHIMS)) as pool:
+            for objects in pool.map(compile_shim, SHIMS):
+                ext.extra_objects += objects
         ext.extra_link_args += ["-lstdc++", "-pthread"]
         super().build_extensions()
 

@@ -28,7 +28,7 @@ for v in "${VERSIONS[@]}"; do
     fi
     full=$("$py" -c 'import platform; print(platform.python_version())')
     rc=0
-    scripts/in-private-netns "$py" -X faulthandler -m pytest -q -p no:cacheprovider -rfEs "$@" \
+    scripts/pytest-in-netns "$py" -q -p no:cacheprovider -rfEs "$@" \
         2>&1 | tee "$logdir/$v.log" || rc=$?
     # pytest's closing line, e.g. "3 skipped, 537 passed in 250.1s (0:04:10)"
     summary=$(grep -E '^=*.*(passed|failed|error).* in [0-9.]+s' "$logdir/$v.log" | tail -n 1 |

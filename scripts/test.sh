@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set everything up, then run the suite inside a private
-# network namespace.  Extra arguments go to pytest.
+# network namespace.  Extra arguments go to pytest.  The tests run in worker
+# processes side by side, each in a private namespace of its own
+# (scripts/pytest-in-netns; AALINK_TEST_WORKERS=1 runs them in one process).
 #
 # Without arguments (the README's and CI's command) it runs these passes:
 #   normal    the whole suite (.venv: the system's python3, 3.11 here)
@@ -47,12 +49,14 @@ SANITIZE_SUBSET=(tests/test_fuzz.py tests/test_threads.py tests/test_shutdown.py
 
 # What differs between Python versions: the C API around the objects'
 # lifetimes (deallocs that keep the exception in flight, finalization),
-# asyncio's loops and REPL, threads, uvloop; and the basics of syncing.
+# asyncio's loops and REPL, threads, uvloop; the basics of syncing; and a build
+# without compiler warnings.
 PYTHONS_SUBSET=(tests/test_sync.py tests/test_every.py tests/test_callbacks.py
                 tests/test_dealloc_keeps_exception.py tests/test_shutdown.py
                 tests/test_threads.py tests/test_loop_without_add_reader.py
                 tests/test_uvloop.py tests/test_repl.py tests/test_embedded.py
-                tests/test_beat_time.py tests/test_stats.py tests/test_network_guard.py)
+                tests/test_beat_time.py tests/test_stats.py tests/test_network_guard.py
+                tests/test_build_log.py)
 PYTHONS_OTHER=(3.9 3.10 3.12)
 
 # Under -X dev: the debug allocator and asyncio's debug mode catch what the
@@ -88,13 +92,12 @@ run_pass() {
 for pass in $passes; do
     case "$pass" in
     normal)
-        run_pass scripts/in-private-netns .venv/bin/python -X faulthandler -m pytest "$@"
+        run_pass scripts/pytest-in-netns .venv/bin/python "$@"
         ;;
     py3.13)
         echo "aalink tests: pass on Python 3.13" >&2
         if py=$(setup_python 3.13); then
-            run_pass scripts/in-private-netns "$py" -X faulthandler -m pytest \
-                -p no:cacheprovider "$@"
+            run_pass scripts/pytest-in-netns "$py" -p no:cacheprovider "$@"
         else
             run_pass false
         fi
@@ -105,8 +108,7 @@ for pass in $passes; do
             if py=$(setup_python "$v"); then
                 args=("$@")
                 [ $# -gt 0 ] || args=("${PYTHONS_SUBSET[@]}")
-                run_pass scripts/in-private-netns "$py" -X faulthandler -m pytest -q \
-                    -p no:cacheprovider "${args[@]}"
+                run_pass scripts/pytest-in-netns "$py" -q -p no:cacheprovider "${args[@]}"
             else
                 run_pass false
             fi
@@ -119,7 +121,7 @@ for pass in $passes; do
         else
             args=(--deselect tests/test_event_loops.py::test_a_thousand_coroutines_share_the_grid "$@")
         fi
-        run_pass scripts/in-private-netns .venv/bin/python -X dev -X faulthandler -m pytest \
+        run_pass scripts/pytest-in-netns .venv/bin/python -X dev -X faulthandler -- \
             -q -p no:cacheprovider --timeout=120 -o faulthandler_timeout=110 "${args[@]}"
         ;;
     sanitize)
