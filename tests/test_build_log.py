@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-# What GCC and Clang print for a diagnostic: file:line:column: warning: ...
-DIAGNOSTIC = re.compile(r":\d+:(\d+:)? (warning|error): ")
+from support import compiler_diagnostics
 
 
 def build_log() -> Path:
@@ -27,5 +26,5 @@ def test_the_extension_was_built_without_compiler_warnings():
     # The log is the build's: it compiled our sources (not an empty log).
     assert re.search(r"\b(gcc|g\+\+|cc|c\+\+)\b.*_aalink|link_shim", text), (
         f"{log} holds no compiler command")
-    warnings = [line for line in text.splitlines() if DIAGNOSTIC.search(line)]
+    warnings = compiler_diagnostics(text)
     assert not warnings, "\n".join(warnings[:20])

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from support import compiler_diagnostics
+
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "tests" / "support" / "wheel_smoke.py"
 WHEELHOUSE = ROOT / ".deps" / "wheelhouse"
@@ -158,6 +160,9 @@ def test_the_sdists_link_tree_is_the_recorded_one(sdist, tmp_path):
 def test_the_sdist_builds_a_wheel_offline_with_its_own_link(built):
     wheel, log = built
     assert "bundled in the sdist" in log, log[-3000:]
+    # -v: pip shows the compiler's output; the release build has no warning.
+    warnings = compiler_diagnostics(log)
+    assert not warnings, "\n".join(warnings[:20])
     assert re.fullmatch(r"aalink-[\d.]+-cp3\d+-cp3\d+-linux_\w+\.whl", wheel.name), wheel.name
 
 

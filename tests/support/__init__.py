@@ -9,6 +9,7 @@ The helper modules beside this file:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 EPS = 1e-6  # beats: Link keeps beats in micro-beats
@@ -101,3 +102,14 @@ async def until(predicate, timeout=10.0):
     """wait_until(), failing the test when predicate() never turns true."""
     if not await wait_until(predicate, timeout):
         raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+
+
+# ---- builds ----
+
+# What GCC and Clang print for a diagnostic: file:line[:column]: warning: ...
+_DIAGNOSTIC = re.compile(r":\d+:(\d+:)? (warning|error): ")
+
+
+def compiler_diagnostics(log: str) -> list[str]:
+    """The compiler's warnings and errors in a build's output."""
+    return [line for line in log.splitlines() if _DIAGNOSTIC.search(line)]
