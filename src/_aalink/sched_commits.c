@@ -39,12 +39,29 @@ void aal_commits_begin_locked(aal_sched *s, aal_commit_pass *pass)
     pass->ramp_to = s->ramp_to;
     pass->ramp_start = s->ramp_start_beat;
     pass->ramp_end = s->ramp_end_beat;
-    pass->ramp_last = s->ramp_last_bpm;
+    pass->ramp_n_recent = s->ramp_n_recent;
+    for (int i = 0; i < s->ramp_n_recent; i++)
+        pass->ramp_recent[i] = s->ramp_recent[i];
     pass->follow = s->follow_active;
     pass->follow_next = s->follow_next;
     pass->follow_until = s->follow_until;
     pass->ramp_bpm = NAN;
     pass->follow_done = false;
+}
+
+/* Whether `bpm` is a tempo the ramp itself set: the one it started from or
+ * one of its last commits.  Link applies our commits again, in order, on its
+ * own thread; when that thread runs late (a loaded machine), a capture right
+ * after a commit can read an earlier step's tempo for a moment.  That is
+ * not somebody else's change, and the ramp must not yield to it. */
+static bool ramp_own_tempo(const aal_commit_pass *pass, double bpm)
+{
+    if (fabs(bpm - pass->ramp_from) <= 0.01)
+        return true;
+    for (int i = 0; i < pass->ramp_n_recent; i++)
+        if (fabs(bpm - pass->ramp_recent[i]) <= 0.01)
+            return true;
+    return false;
 }
 
 /* One step of a tempo ramp, with s->commit_mu held (it calls into Link).
@@ -54,7 +71,7 @@ static double ramp_step(aal_sched *s, const aal_commit_pass *pass, aal_session *
                         int64_t now, double quantum)
 {
     double current = aal_session_tempo(session);
-    if (!isnan(pass->ramp_last) && fabs(current - pass->ramp_last) > 0.01)
+    if (pass->ramp_n_recent > 0 && !ramp_own_tempo(pass, current))
         return NAN; /* someone else changed the tempo: the ramp yields */
     /* Link sends a changed timeline to peers at most every 50 ms, and we
      * hold each step for 1/16 beat: commit the tempo the ramp will have 25 ms
@@ -133,8 +150,13 @@ void aal_commits_end_locked(aal_sched *s, const aal_commit_pass *pass, int64_t n
     if (pass->ramp && s->ramp_active && s->ramp_start_beat == pass->ramp_start) {
         if (isnan(pass->ramp_bpm) || pass->ramp_bpm < 0)
             s->ramp_active = false;
-        else
-            s->ramp_last_bpm = pass->ramp_bpm;
+        else {
+            int n = s->ramp_n_recent < AAL_RAMP_RECENT ? s->ramp_n_recent + 1 : AAL_RAMP_RECENT;
+            for (int i = n - 1; i > 0; i--)
+                s->ramp_recent[i] = s->ramp_recent[i - 1];
+            s->ramp_recent[0] = pass->ramp_bpm;
+            s->ramp_n_recent = n;
+        }
     }
 }
 
@@ -163,7 +185,7 @@ void aal_sched_start_ramp(aal_sched *s, double from_bpm, double to_bpm, double s
     s->ramp_to = to_bpm;
     s->ramp_start_beat = start_beat;
     s->ramp_end_beat = end_beat;
-    s->ramp_last_bpm = NAN;
+    s->ramp_n_recent = 0;
     s->dirty = true;
     aal_cond_signal(&s->cond);
     aal_mutex_unlock(&s->mu);

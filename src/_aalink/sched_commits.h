@@ -23,7 +23,9 @@
  * and what it did. */
 typedef struct aal_commit_pass {
     bool ramp;
-    double ramp_from, ramp_to, ramp_start, ramp_end, ramp_last;
+    double ramp_from, ramp_to, ramp_start, ramp_end;
+    double ramp_recent[AAL_RAMP_RECENT]; /* the ramp's last tempi, newest first */
+    int ramp_n_recent;
     bool follow;
     int64_t follow_next, follow_until;
     /* Outcomes.  ramp_bpm: the tempo committed, negative for the ramp's last

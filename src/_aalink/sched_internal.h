@@ -36,6 +36,10 @@
 #include "platform.h"
 #include "scheduler.h"
 
+/* How many of its own last tempi a ramp recognises when it reads one back
+ * (16 steps: half a second at 120 bpm; see sched_commits.c). */
+#define AAL_RAMP_RECENT 16
+
 /* Recorded Link events kept for the loop before the oldest are dropped. */
 #define AAL_MAX_EVENTS 1024
 
@@ -71,9 +75,13 @@ struct aal_sched {
     } groups[AAL_MAX_LEAD_GROUPS];
     int n_groups;
     size_t n_pending;
-    /* Tempo ramp, stepped by the thread (sched_commits.c). */
+    /* Tempo ramp, stepped by the thread (sched_commits.c).  ramp_recent: the
+     * tempi the ramp committed last (ramp_recent[0] the newest), which a
+     * capture may still read back (see ramp_step). */
     bool ramp_active;
-    double ramp_from, ramp_to, ramp_start_beat, ramp_end_beat, ramp_last_bpm;
+    double ramp_from, ramp_to, ramp_start_beat, ramp_end_beat;
+    double ramp_recent[AAL_RAMP_RECENT];
+    int ramp_n_recent;
     /* Follow-on-join window (Link(None)), run by the thread
      * (sched_commits.c). */
     bool follow_active;
