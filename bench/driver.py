@@ -16,6 +16,11 @@ real-time mode (column "port, real-time": Link(..., realtime=True)) on the
 asyncio loop, for the loads its goals are about (lat1, lat1000, loaded1,
 loaded1000, idle).
 
+The machine floor (--rtfloor, bench/rtfloor.c, built by bench/run.sh): a
+C thread at SCHED_FIFO 10 sleeping to an absolute deadline every 1/4 beat,
+under the same load as lat1 and loaded1 (column "machine floor"): how late
+this machine wakes a real-time thread at all, with no Python and no Link.
+
     python bench/driver.py --port-python .venv/bin/python \
         [--published-python .venv-published/bin/python]
         [--baseline-python .bench-baseline/<commit>/.venv/bin/python
@@ -30,6 +35,8 @@ import resource
 import subprocess
 import sys
 import time
+
+from stats import summarize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -168,6 +175,10 @@ def main():
     )
     ap.add_argument("--loads", default=",".join(LOADS), help="comma list of " + ",".join(LOADS))
     ap.add_argument("--no-floor", action="store_true", help="skip the plain-asyncio floor")
+    ap.add_argument(
+        "--rtfloor",
+        help="the machine-floor program (bench/rtfloor.c, built): runs with lat1 and loaded1",
+    )
     ap.add_argument("--out", required=True, help="JSON file to write")
     cfg = ap.parse_args()
 
@@ -247,6 +258,8 @@ def main():
 
     def record(kind, impl, loop, load, rnd, cmd, timeout):
         rec = run_one(cmd, timeout, hogs=meta["hogs"] if load.startswith("loaded") else 0)
+        if rec["ok"] and "samples_ms" in rec["result"]:  # the machine floor
+            rec["result"]["lateness_ms"] = summarize(rec["result"].pop("samples_ms"))
         rec.update(kind=kind, impl=impl, loop=loop, load=load, round=rnd)
         runs.append(rec)
         log(
@@ -278,6 +291,11 @@ def main():
                         loop,
                     ]
                     record("floor", "floor", loop, f"lat{n}", rnd, cmd, cfg.duration + 60)
+        if cfg.rtfloor:
+            for load in ("lat1", "loaded1"):
+                if load in loads:
+                    cmd = [cfg.rtfloor, "--duration", str(cfg.duration), "--period-us", "62500"]
+                    record("machine", "machine", "rtfloor", load, rnd, cmd, cfg.duration + 60)
         order = list(impls) if rnd % 2 == 0 else list(impls)[::-1]
         for load in loads:
             for loop in loops:

@@ -50,13 +50,22 @@ if [ -n "$baseline" ]; then
     base_args=(--baseline-python "$base_py" --baseline-commit "$(git rev-parse --short "$baseline^{commit}")")
 fi
 
-# ---- measure, inside one private network namespace ----
+# The machine floor (bench/rtfloor.c): a plain C real-time thread, built here.
 mkdir -p bench/results
+floor_args=()
+if [ "$(uname -s)" = Linux ] && cc -std=c11 -O2 -pthread -o bench/results/rtfloor bench/rtfloor.c; then
+    floor_args=(--rtfloor "$PWD/bench/results/rtfloor")
+else
+    say "bench/rtfloor.c could not be built: no machine-floor column"
+fi
+
+# ---- measure, inside one private network namespace ----
 name="bench-$(date +%Y%m%d-%H%M%S)-$mode"
 out="bench/results/$name.json"
 scripts/in-private-netns "$port_py" bench/driver.py \
     --port-python "$port_py" "${pub_args[@]+"${pub_args[@]}"}" \
-    "${base_args[@]+"${base_args[@]}"}" --out "$out" "$@"
+    "${base_args[@]+"${base_args[@]}"}" "${floor_args[@]+"${floor_args[@]}"}" \
+    --out "$out" "$@"
 cp "$out" bench/results/latest.json
 
 # ---- report: table (stdout and .md) and plot ----

@@ -44,3 +44,22 @@ def test_no_baseline_no_baseline_columns():
     by[("port", "asyncio", "lat1")].append(lateness_run(0.05, 0.2))
     table = report.table({}, by)
     assert "@" not in table.splitlines()[0] and "/ port" not in table
+
+
+def test_machine_floor_column_only_on_its_rows():
+    report = load_report()
+    by = defaultdict(list)
+    by[("port_rt", "asyncio", "loaded1")].append(lateness_run(0.04, 0.2))
+    by[("port_rt", "asyncio", "lat1")].append(lateness_run(0.03, 0.1))
+    by[("port_rt", "asyncio", "loaded1000")].append(lateness_run(1.0, 2.0))
+    by[("machine", "rtfloor", "loaded1")] += [lateness_run(0.02, 0.3), lateness_run(0.02, 0.9)]
+    by[("machine", "rtfloor", "lat1")].append(lateness_run(0.01, 0.05))
+    table = report.table({}, by)
+    header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")][1:]
+    assert header == ["port, real-time", "machine floor"]
+    assert cells(table, "loaded machine, 1 coroutine: max lateness (worst run)") == [
+        "0.200 ms",
+        "0.900 ms",
+    ]
+    assert cells(table, "1 coroutine: median lateness") == ["0.030 ms", "0.010 ms"]
+    assert cells(table, "loaded machine, 1,000 coroutines: p99 lateness") == ["2.00 ms", ""]
