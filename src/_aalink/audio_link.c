@@ -475,7 +475,7 @@ PyObject *Link_set_channels_callback(LinkObject *self, PyObject *cb)
 AAL_DOC(Link_sink_doc,
         "sink($self, name, max_samples=4096)\n--\n\n"
         "Announce an audio channel called name and return its AudioSink.  max_samples\n"
-        "is the starting room per buffer (frames * channels); larger writes grow it.");
+        "is the room per buffer (frames * channels); larger writes go in pieces.");
 
 PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
 {
@@ -484,8 +484,8 @@ PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
     Py_ssize_t max_samples = 4096;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|n:sink", kwlist, &name, &max_samples))
         return NULL;
-    if (max_samples < 1 || max_samples > (1 << 24)) {
-        PyErr_Format(PyExc_ValueError, "max_samples must be in 1..%d, not %zd", 1 << 24,
+    if (max_samples < 2 || max_samples > (1 << 24)) { /* at least a stereo frame */
+        PyErr_Format(PyExc_ValueError, "max_samples must be in 2..%d, not %zd", 1 << 24,
                      max_samples);
         return NULL;
     }
