@@ -7,6 +7,7 @@
 #include "aal_link_impl.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -30,6 +31,7 @@ struct aal_sink {
     bool committed = false;         // the last write reached Link whole
     double committed_end = 0;       // and ended at this session beat
     unsigned nudge = 0;             // the last tempo nudge (1..kNudges)
+    size_t since_nudge = SIZE_MAX / 2; // frames committed since then
 };
 
 struct aal_source {
@@ -146,14 +148,24 @@ size_t aal_sink_max_samples(const aal_sink *sink)
 // starts a new beat-stamped chunk inside a packet only when a buffer's tempo
 // differs from the open chunk's AND its beat does not follow on from it: a
 // buffer whose beat jumps at the same tempo is appended to the open chunk,
-// i.e. stamped where the stream was.  A write that does not provably follow
-// on from the previous one is therefore committed with the session's tempo
-// nudged by a few ulps (never the same nudge twice within kNudges writes,
-// more than a packet holds): that forces a new chunk stamped at its own
-// beat.  The tempo goes out as microseconds per beat, where the nudge
-// vanishes; the beat mapping does not use the tempo (BeatTimeMapping.hpp).
+// i.e. stamped where the stream was.  And a chunk that goes on into the
+// next packet is stamped there at its begin plus its length rounded to
+// micro-beats, a rounding that adds up (-0.33 micro-beats a packet at 120
+// bpm, 48 kHz, stereo: 64 us a second).  A write that does not provably
+// follow on from the previous one sent, and every kRestampFrames frames
+// of a stream, is therefore committed with the session's tempo nudged by a
+// few ulps: that forces a new chunk stamped at its own beat whenever the
+// beat differs from the open chunk's end.  The nudge goes round kNudges
+// values, more than a packet's writes, so it always differs from the open
+// chunk's; the tempo goes out as microseconds per beat, where the nudge
+// vanishes, and the beat mapping does not use the tempo
+// (BeatTimeMapping.hpp).  At most one nudge per kMinNudgeFrames frames
+// keeps a packet's chunks (at most 251 frames) within Link's message size
+// (1200 bytes: about 23 chunks; beyond, Link throws on its own thread).
 namespace {
 constexpr unsigned kNudges = 1024;
+constexpr size_t kRestampFrames = 1024;
+constexpr size_t kMinNudgeFrames = 16;
 
 double nudged_tempo(double bpm, unsigned n)
 {
@@ -199,11 +211,7 @@ int aal_sink_write(aal_sink *sink, const aal_link *link, const int16_t *samples,
                              std::fabs(session_beat - sink->committed_end) <=
                                  0.5 * beats_per_frame;
         sink->committed = false;
-        auto nudged = state;
-        if (!follows) {
-            sink->nudge = sink->nudge % kNudges + 1;
-            nudged.setTempo(nudged_tempo(bpm, sink->nudge), link->link.clock().micros());
-        }
+        const auto now = link->link.clock().micros();
         // In pieces of at most the sink's buffer size (Link's maxNumSamples):
         // growing a sink (requestMaxNumSamples) makes Link 4.0 send its
         // too-small queued buffers again, stale audio (Sink::retainBuffer
@@ -224,9 +232,17 @@ int aal_sink_write(aal_sink *sink, const aal_link *link, const int16_t *samples,
             const size_t n = std::min(frames - done, handle.maxNumSamples / channels);
             std::memcpy(handle.samples, samples + done * channels,
                         n * channels * sizeof(int16_t));
-            if (!handle.commit(done == 0 ? nudged : state, beat + done * beats_per_frame,
-                               quantum, n, channels, rate))
+            auto piece_state = state;
+            if (sink->since_nudge >= kMinNudgeFrames &&
+                ((done == 0 && !follows) || sink->since_nudge >= kRestampFrames)) {
+                sink->nudge = sink->nudge % kNudges + 1;
+                piece_state.setTempo(nudged_tempo(bpm, sink->nudge), now);
+                sink->since_nudge = 0;
+            }
+            if (!handle.commit(piece_state, beat + done * beats_per_frame, quantum, n,
+                               channels, rate))
                 return 0;
+            sink->since_nudge += n;
             done += n;
         } while (done < frames);
         sink->committed = true;
