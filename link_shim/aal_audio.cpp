@@ -6,8 +6,11 @@
 
 #include "aal_link_impl.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 
 using namespace aal_shim;
 
@@ -19,6 +22,16 @@ struct aal_sink {
     {
     }
     ableton::LinkAudioSink sink;
+    // The stream so far, for the default beat and for jumps (aal_sink_write;
+    // guarded by the caller's serialisation of writes).
+    bool has_end = false;           // a write set the three below
+    double end_beat = 0;            // where it ended: local beats ...
+    double end_quantum = 0;         // ... for this quantum
+    ableton::link::SessionId end_session{};
+    bool committed = false;         // the last write reached Link whole
+    double committed_end = 0;       // and ended at this session beat
+    unsigned nudge = 0;             // the last tempo nudge (1..kNudges)
+    size_t since_nudge = SIZE_MAX / 2; // frames committed since then
 };
 
 struct aal_source {
@@ -131,24 +144,110 @@ size_t aal_sink_max_samples(const aal_sink *sink)
     return barrier<size_t>(0, [&] { return sink ? sink->sink.maxNumSamples() : 0; });
 }
 
-void aal_sink_request_max_samples(aal_sink *sink, size_t samples)
+// Link 4.0's sink packs buffers into packets (link_audio/Resizer.hpp) and
+// starts a new beat-stamped chunk inside a packet only when a buffer's tempo
+// differs from the open chunk's AND its beat does not follow on from it: a
+// buffer whose beat jumps at the same tempo is appended to the open chunk,
+// i.e. stamped where the stream was.  And a chunk that goes on into the
+// next packet is stamped there at its begin plus its length rounded to
+// micro-beats, a rounding that adds up (-0.33 micro-beats a packet at 120
+// bpm, 48 kHz, stereo: 64 us a second).  A write that does not provably
+// follow on from the previous one sent, and every kRestampFrames frames
+// of a stream, is therefore committed with the session's tempo nudged by a
+// few ulps: that forces a new chunk stamped at its own beat whenever the
+// beat differs from the open chunk's end.  The nudge goes round kNudges
+// values, more than a packet's writes, so it always differs from the open
+// chunk's; the tempo goes out as microseconds per beat, where the nudge
+// vanishes, and the beat mapping does not use the tempo
+// (BeatTimeMapping.hpp).  At most one nudge per kMinNudgeFrames frames
+// keeps a packet's chunks (at most 251 frames) within Link's message size
+// (1200 bytes: about 23 chunks; beyond, Link throws on its own thread).
+namespace {
+constexpr unsigned kNudges = 1024;
+constexpr size_t kRestampFrames = 1024;
+constexpr size_t kMinNudgeFrames = 16;
+
+double nudged_tempo(double bpm, unsigned n)
 {
-    barrier([&] {
-        if (sink) sink->sink.requestMaxNumSamples(samples);
-    });
+    const double toward = bpm < 500 ? INFINITY : -INFINITY; // Link clamps to 20..999
+    for (unsigned i = 0; i < n; i++) bpm = std::nextafter(bpm, toward);
+    return bpm;
 }
+} // namespace
 
 int aal_sink_write(aal_sink *sink, const aal_link *link, const int16_t *samples, size_t frames,
-                   size_t channels, uint32_t rate, double beat, double quantum)
+                   size_t channels, uint32_t rate, double beat, double quantum,
+                   double *begin_out)
 {
-    if (!sink || !link || (!samples && frames) || (channels != 1 && channels != 2)) return -1;
+    if (!sink || !link || (!samples && frames) || (channels != 1 && channels != 2) || !rate)
+        return -1;
+    if (frames == 0) return 0; // nothing to send; the stream does not move
     return barrier<int>(-1, [&] {
         const auto state = link->link.captureAppSessionState();
-        if (std::isnan(beat)) beat = state.beatAtTime(link->link.clock().micros(), quantum);
-        ableton::LinkAudioSink::BufferHandle handle(sink->sink);
-        if (!handle || handle.maxNumSamples < frames * channels) return 0;
-        std::memcpy(handle.samples, samples, frames * channels * sizeof(int16_t));
-        return handle.commit(state, beat, quantum, frames, channels, rate) ? 1 : 0;
+        const auto &api = ableton::detail::linkApiState(state);
+        const double bpm = state.tempo();
+        const double beats_per_frame = bpm / 60.0 / rate;
+        if (std::isnan(beat)) {
+            const double now = state.beatAtTime(link->link.clock().micros(), quantum);
+            beat = now;
+            if (sink->has_end && sink->end_quantum == quantum &&
+                sink->end_session == api.timelineSessionId) {
+                const double lead = (sink->end_beat - now) * 60.0 / bpm; // seconds
+                if (lead >= -AAL_SINK_BEHIND_S && lead <= AAL_SINK_AHEAD_S)
+                    beat = sink->end_beat;
+            }
+        }
+        if (begin_out) *begin_out = beat;
+        // Whatever Link does with it, the stream's next buffer follows this one.
+        sink->has_end = true;
+        sink->end_beat = beat + frames * beats_per_frame;
+        sink->end_quantum = quantum;
+        sink->end_session = api.timelineSessionId;
+        const double session_beat =
+            ableton::link_audio::globalBeatAtBeat(api.timeline, ableton::link::Beats{beat},
+                                                  ableton::link::Beats{quantum})
+                .floating();
+        const bool follows = sink->committed &&
+                             std::fabs(session_beat - sink->committed_end) <=
+                                 0.5 * beats_per_frame;
+        sink->committed = false;
+        const auto now = link->link.clock().micros();
+        // In pieces of at most the sink's buffer size (Link's maxNumSamples):
+        // growing a sink (requestMaxNumSamples) makes Link 4.0 send its
+        // too-small queued buffers again, stale audio (Sink::retainBuffer
+        // releases them without clearing their tempo), so it never grows.
+        size_t done = 0;
+        int waits = 0;
+        do {
+            ableton::LinkAudioSink::BufferHandle handle(sink->sink);
+            if (!handle) {
+                // Nobody listens, or no buffer free: the first piece is
+                // simply not sent; a later one waits for Link's thread,
+                // which frees buffers every millisecond (up to 20 ms).
+                if (done == 0 || ++waits > 80) return 0;
+                std::this_thread::sleep_for(std::chrono::microseconds(250));
+                continue;
+            }
+            if (handle.maxNumSamples < channels) return 0;
+            const size_t n = std::min(frames - done, handle.maxNumSamples / channels);
+            std::memcpy(handle.samples, samples + done * channels,
+                        n * channels * sizeof(int16_t));
+            auto piece_state = state;
+            if (sink->since_nudge >= kMinNudgeFrames &&
+                ((done == 0 && !follows) || sink->since_nudge >= kRestampFrames)) {
+                sink->nudge = sink->nudge % kNudges + 1;
+                piece_state.setTempo(nudged_tempo(bpm, sink->nudge), now);
+                sink->since_nudge = 0;
+            }
+            if (!handle.commit(piece_state, beat + done * beats_per_frame, quantum, n,
+                               channels, rate))
+                return 0;
+            sink->since_nudge += n;
+            done += n;
+        } while (done < frames);
+        sink->committed = true;
+        sink->committed_end = session_beat + frames * beats_per_frame;
+        return 1;
     });
 }
 
@@ -211,9 +310,8 @@ aal_sink *aal_sink_create(aal_link *, const char *, size_t) { return nullptr; }
 void aal_sink_destroy(aal_sink *) {}
 int aal_sink_set_name(aal_sink *, const char *) { return -1; }
 size_t aal_sink_max_samples(const aal_sink *) { return 0; }
-void aal_sink_request_max_samples(aal_sink *, size_t) {}
 int aal_sink_write(aal_sink *, const aal_link *, const int16_t *, size_t, size_t, uint32_t,
-                   double, double)
+                   double, double, double *)
 {
     return -1;
 }

@@ -92,20 +92,34 @@ void aal_sink_destroy(aal_sink *sink);
  * thread-safe for one sink (Link's words): the caller serialises it with
  * writes.  Thread: any.  GIL: not held. */
 int aal_sink_set_name(aal_sink *sink, const char *name);
-/* Current capacity of a buffer, in samples; growing it.  Thread-safe and
- * realtime-safe (Link's words).  Thread: any. */
+/* Room per buffer, in samples: a longer write goes in pieces of this size
+ * (the sink never grows: Link 4.0 re-sends stale audio when it does).
+ * Thread-safe and realtime-safe (Link's words).  Thread: any. */
 size_t aal_sink_max_samples(const aal_sink *sink);
-void aal_sink_request_max_samples(aal_sink *sink, size_t samples);
-/* Writes one buffer: retains Link's buffer, copies frames * channels
- * samples into it and commits it at `beat` (NaN: the beat now) for
- * `quantum`, with the Link's current session state.  1: committed; 0: not
- * sent (nobody listens, no buffer free, or more samples than max); -1:
- * failure.  Not thread-safe for one sink (one buffer handle at a time): the
- * caller serialises writes to a sink and destroys it only when no write
- * runs.  Thread: any.  Blocks: briefly (captures the session).  GIL: not
- * held. */
+
+/* How far the previous buffer's end may lie behind or ahead of the beat now,
+ * in seconds, for a write without a beat to follow on from it. */
+#define AAL_SINK_BEHIND_S 0.1
+#define AAL_SINK_AHEAD_S 1.0
+
+/* Writes one buffer of frames * channels samples starting at `beat` for
+ * `quantum`, with the Link's current session state, into Link's retained
+ * buffers (in pieces of aal_sink_max_samples; a later piece waits up to
+ * 20 ms for a free buffer).  beat NaN: where the sink's previous buffer
+ * ended (its beat plus its frames at its rate and tempo), if that lies
+ * within AAL_SINK_BEHIND_S before and AAL_SINK_AHEAD_S after the beat now,
+ * for the same quantum and session; else the beat now.  Every write with
+ * frames moves that end, sent or not.  A write that does not follow on
+ * from the previous one sent is stamped at its own beat all the same (see
+ * the workaround in aal_audio.cpp).  *begin_out (may be NULL) gets the beat
+ * used.  1: sent; 0: not sent (nobody listens, no buffer free, no frames;
+ * or only in part); -1: failure.  Not thread-safe for one sink (one buffer
+ * handle at a time): the caller serialises writes to a sink and destroys it
+ * only when no write runs.  Thread: any.  Blocks: briefly (captures the
+ * session; waits for a buffer for a later piece).  GIL: not held. */
 int aal_sink_write(aal_sink *sink, const aal_link *link, const int16_t *samples, size_t frames,
-                   size_t channels, uint32_t rate, double beat, double quantum);
+                   size_t channels, uint32_t rate, double beat, double quantum,
+                   double *begin_out);
 
 /* ---- Sources: a subscription to one channel ---- */
 

@@ -203,3 +203,60 @@ async def fresh_source(b):
     src = b.source(peer="sender", name="ramp")
     src.close()
     return src.closed
+
+
+async def test_on_close_tells_a_callback_source_why_on_the_loop_thread():
+    import threading
+
+    a, b = pair()
+    try:
+        sink = a.sink("why")
+        await until(lambda: named(b, "why"))
+        events = []
+
+        def on_close(exc):
+            events.append((exc, threading.get_ident()))
+
+        got = []
+        src = b.source(peer="sender", name="why", callback=got.append, on_close=on_close)
+        await until(lambda: sink.write(array.array('h', [1] * 1024), rate=48000))
+        await until(lambda: got)
+        sink.close()  # the channel vanishes
+        await until(lambda: events, 15)
+        exc, thread = events[0]
+        assert isinstance(exc, LookupError) and "'why' of peer 'sender'" in str(exc)
+        assert thread == threading.get_ident() and src.closed
+        assert src.stats["queued"] == 0  # the blocks came first
+
+        sink = a.sink("why2")
+        await until(lambda: named(b, "why2"))
+        closed_here = []
+        src = b.source(peer="sender", name="why2", callback=got.append,
+                       on_close=lambda exc: closed_here.append(exc))
+        src.close()
+        assert closed_here == []  # never from inside close(): on the loop, soon
+        await until(lambda: closed_here)
+        src.close()
+        await asyncio.sleep(0.05)
+        assert closed_here == [None]  # this program closed it, once
+
+        by_link = []
+        b.source(peer="sender", name="why2", on_close=by_link.append)  # async form too
+        threading.Thread(target=b.close).start()  # the Link closed, from another thread
+        await until(lambda: by_link)
+        assert by_link == [None]
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_on_close_must_be_callable():
+    a, b = pair()
+    try:
+        sink = a.sink("c")  # kept: a dropped sink withdraws its channel
+        await until(lambda: named(b, "c") and sink)
+        with pytest.raises(TypeError, match="on_close"):
+            b.source(peer="sender", name="c", on_close=3)
+    finally:
+        a.close()
+        b.close()

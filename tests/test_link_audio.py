@@ -49,27 +49,37 @@ async def subscribed(a, b, **kw):
     return sink, source
 
 
+async def take(source, timeout=0.3):
+    """Every block that arrives until none has for `timeout` s."""
+    blocks = []
+    while True:
+        try:
+            blocks.append(await asyncio.wait_for(source.__anext__(), timeout))
+        except asyncio.TimeoutError:  # a cancelled __anext__ loses nothing
+            return blocks
+
+
 @needs_audio
 async def test_a_ramp_arrives_sample_exact_with_beats_and_counts():
     a, b = await pair()
     calls = []
     b.set_channels_callback(lambda: calls.append(threading.get_ident()))
     try:
-        sink, source = await subscribed(a, b)
+        sink, source = await subscribed(a, b)  # one probe of 64 zeros was sent
         assert calls and set(calls) == {threading.get_ident()}  # on the loop's thread
         ch = [c for c in b.channels if c.name == "ramp"][0]
         assert ch.peer_name == "sender" and len(ch.id) == 16 and source.channel == ch.id
-        ramp = array.array('h', range(-4000, 4000))
+        ramp = array.array('h', range(-4000, 4000))  # more than max_samples: in pieces
         beat = a.beat + 0.5
         assert sink.write(ramp, beat, rate=48000, channels=2)
-        got, blocks = array.array('h'), []
-        async for block in source:
-            blocks.append(block)
-            got.extend(array.array('h', block.samples))
-            lead = next((i for i, x in enumerate(got) if x), len(got))  # the probes' zeros
-            if len(got) >= lead + len(ramp):
-                break
-        assert got[lead:lead + len(ramp)] == ramp  # after the probes: exact, in order
+        blocks = await take(source)
+        # Exactly what was sent, once: the probe that write() called sent
+        # (the probes it called unsent sent nothing), then the ramp.
+        probe = [blk for blk in blocks if blk.channels == 1]
+        assert b"".join(blk.samples for blk in probe) == bytes(2 * 64)
+        got = array.array('h', b"".join(blk.samples for blk in blocks if blk.channels == 2))
+        assert got == ramp
+        assert blocks[:len(probe)] == probe  # in order
         counts = [blk.sequence for blk in blocks]
         assert counts == list(range(counts[0], counts[0] + len(counts)))
         ramp_blocks = [blk for blk in blocks if blk.channels == 2]
@@ -124,14 +134,40 @@ async def test_bad_input_gets_clear_errors():
 
 
 @needs_audio
-async def test_a_larger_buffer_grows_the_sink():
+async def test_a_larger_buffer_goes_in_pieces_and_nothing_stale_is_sent_again():
+    """Growing a sink made Link 4.0 send its earlier buffers again (stale
+    audio); a write larger than max_samples now goes in pieces."""
     a, b = await pair()
     try:
-        sink, source = await subscribed(a, b)
-        big = array.array('h', range(10000))
+        sink, source = await subscribed(a, b, ring=1024)  # its probe waits in a packet
+        for k in range(1, 200):  # more than Link's 128 queued buffers, each distinct
+            assert sink.write(array.array('h', [k] * 64), rate=48000)
+            await asyncio.sleep(0.001)
+        big = array.array('h', [-7] * 10000)
         assert sink.max_samples < len(big)
         assert sink.write(big, rate=48000)
-        assert sink.max_samples >= len(big)
+        assert sink.max_samples == 4096  # never grown
+        got = array.array('h', b"".join(blk.samples for blk in await take(source)))
+        want = array.array('h', [k for k in range(200) for _ in range(64)]) + big
+        assert source.stats["dropped"] == 0
+        assert len(got) > len(want) - 300  # Link keeps a partial packet
+        assert got == want[:len(got)]
+    finally:
+        a.close()
+        b.close()
+
+
+@needs_audio
+async def test_a_cancelled_anext_loses_nothing():
+    a, b = await pair()
+    try:
+        sink, source = await subscribed(a, b)  # its probe waits in a partial packet
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(source.__anext__(), 0.05)  # nothing yet: cancelled
+        assert sink.write(array.array('h', [5] * 1000), rate=48000)
+        await until(lambda: source.stats["received"] >= 3)
+        got = array.array('h', b"".join(blk.samples for blk in await take(source)))
+        assert got.tolist() == [0] * 64 + [5] * (len(got) - 64) and len(got) > 700
     finally:
         a.close()
         b.close()

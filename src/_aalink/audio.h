@@ -141,7 +141,7 @@ extern PyType_Spec AudioSource_spec;
 /* New objects (the Link's methods call these). */
 PyObject *audio_sink_new(LinkObject *link, PyObject *name, Py_ssize_t max_samples);
 PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *channel,
-                           PyObject *callback, Py_ssize_t ring);
+                           PyObject *callback, PyObject *on_close, Py_ssize_t ring);
 /* The channels changed (a list of Channel): a source whose channel is gone
  * unsubscribes, delivers what it holds, then its `async for` raises
  * LookupError.  Loop's thread, GIL held.  0, or -1 with an exception. */

@@ -475,7 +475,7 @@ PyObject *Link_set_channels_callback(LinkObject *self, PyObject *cb)
 AAL_DOC(Link_sink_doc,
         "sink($self, name, max_samples=4096)\n--\n\n"
         "Announce an audio channel called name and return its AudioSink.  max_samples\n"
-        "is the starting room per buffer (frames * channels); larger writes grow it.");
+        "is the room per buffer (frames * channels); larger writes go in pieces.");
 
 PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
 {
@@ -484,8 +484,8 @@ PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
     Py_ssize_t max_samples = 4096;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|n:sink", kwlist, &name, &max_samples))
         return NULL;
-    if (max_samples < 1 || max_samples > (1 << 24)) {
-        PyErr_Format(PyExc_ValueError, "max_samples must be in 1..%d, not %zd", 1 << 24,
+    if (max_samples < 2 || max_samples > (1 << 24)) { /* at least a stereo frame */
+        PyErr_Format(PyExc_ValueError, "max_samples must be in 2..%d, not %zd", 1 << 24,
                      max_samples);
         return NULL;
     }
@@ -495,20 +495,25 @@ PyObject *Link_sink(LinkObject *self, PyObject *args, PyObject *kwds)
 }
 
 AAL_DOC(Link_source_doc,
-        "source($self, channel=None, *, peer=None, name=None, callback=None, ring=64)\n--\n\n"
+        "source($self, channel=None, *, peer=None, name=None, callback=None, ring=64,\n"
+        "       on_close=None)\n--\n\n"
         "Subscribe to a channel (a Channel or its id; or the one named name of the peer\n"
         "named peer) and return its AudioSource.  Buffers arrive as AudioBlock: by\n"
         "`async for block in source`, or as callback(block) on the Link's loop.  Up to\n"
         "ring buffers wait for Python; beyond that the oldest is dropped and counted.\n"
-        "LookupError if the channel is not in the session.");
+        "on_close(exc) runs once on the Link's loop when the source closes: exc is the\n"
+        "LookupError when its channel left the session, None when this program closed\n"
+        "it (its close(), the Link's).  LookupError if the channel is not in the\n"
+        "session.");
 
 PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"channel", "peer", "name", "callback", "ring", NULL};
+    static char *kwlist[] = {"channel", "peer", "name", "callback", "ring", "on_close", NULL};
     PyObject *channel = Py_None, *peer = Py_None, *name = Py_None, *callback = Py_None;
+    PyObject *on_close = Py_None;
     Py_ssize_t ring = AAL_RING_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOOn:source", kwlist, &channel, &peer,
-                                     &name, &callback, &ring))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOOnO:source", kwlist, &channel, &peer,
+                                     &name, &callback, &ring, &on_close))
         return NULL;
     if (ring < 1 || ring > AAL_RING_MAX) {
         PyErr_Format(PyExc_ValueError, "ring must be in 1..%d, not %zd", AAL_RING_MAX, ring);
@@ -517,6 +522,11 @@ PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
     if (callback != Py_None && !PyCallable_Check(callback)) {
         PyErr_Format(PyExc_TypeError, "callback must be callable or None, not %.100s",
                      Py_TYPE(callback)->tp_name);
+        return NULL;
+    }
+    if (on_close != Py_None && !PyCallable_Check(on_close)) {
+        PyErr_Format(PyExc_TypeError, "on_close must be callable or None, not %.100s",
+                     Py_TYPE(on_close)->tp_name);
         return NULL;
     }
     if ((channel == Py_None) == (peer == Py_None && name == Py_None) ||
@@ -573,8 +583,8 @@ PyObject *Link_source(LinkObject *self, PyObject *args, PyObject *kwds)
         Py_DECREF(match);
         return NULL;
     }
-    PyObject *source =
-        audio_source_new(self, &id, match, callback == Py_None ? NULL : callback, ring);
+    PyObject *source = audio_source_new(self, &id, match, callback == Py_None ? NULL : callback,
+                                        on_close == Py_None ? NULL : on_close, ring);
     Py_DECREF(match);
     return source;
 }

@@ -128,10 +128,12 @@ static int get_samples(PyObject *obj, Py_buffer *view, size_t *n_samples)
 PyDoc_STRVAR(sink_write_doc,
              "write($self, samples, beat=None, *, rate, channels=1)\n--\n\n"
              "Send one buffer of interleaved int16 samples (bytes, array('h'), numpy\n"
-             "int16...) starting at beat (None: the beat now), at rate Hz, mono or\n"
-             "stereo.  Returns True if it was sent, False if nobody listens (Link sends\n"
-             "only to subscribed sources) or Link had no buffer free.  A buffer larger\n"
-             "than max_samples grows it.");
+             "int16...) starting at beat, at rate Hz, mono or stereo.  beat None: where\n"
+             "the previous buffer ended, if that is within 0.1 s behind and 1 s ahead\n"
+             "of the beat now, else the beat now.  Returns True if it was sent, False\n"
+             "if nobody listens (Link sends only to subscribed sources), Link had no\n"
+             "buffer free or there were no samples.  A buffer larger than max_samples\n"
+             "goes in pieces.");
 
 static PyObject *sink_write(AudioSinkObject *self, PyObject *args, PyObject *kwds)
 {
@@ -171,22 +173,11 @@ static PyObject *sink_write(AudioSinkObject *self, PyObject *args, PyObject *kwd
     int rc;
     Py_BEGIN_ALLOW_THREADS
     aal_mutex_lock(&self->write_mu);
-    if (!self->native) {
+    if (!self->native)
         rc = -2;
-    } else {
-        bool grew = n > aal_sink_max_samples(self->native);
-        if (grew)
-            aal_sink_request_max_samples(self->native, n);
+    else
         rc = aal_sink_write(self->native, self->link->link, view.buf, n / (size_t)channels,
-                            (size_t)channels, (uint32_t)rate, beat, quantum);
-        /* Link resizes its buffers on its own thread after a growth: give
-         * it a few ms before calling this buffer unsent. */
-        for (int i = 0; grew && rc == 0 && i < 20; i++) {
-            aal_sleep_us(250);
-            rc = aal_sink_write(self->native, self->link->link, view.buf, n / (size_t)channels,
-                                (size_t)channels, (uint32_t)rate, beat, quantum);
-        }
-    }
+                            (size_t)channels, (uint32_t)rate, beat, quantum, NULL);
     aal_mutex_unlock(&self->write_mu);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
@@ -334,7 +325,8 @@ static PyGetSetDef sink_getset[] = {
      "The channel's name; setting it renames the channel for every peer.", NULL},
     {"closed", (getter)sink_get_closed, NULL, "Whether close() (or the Link's) ran.", NULL},
     {"max_samples", (getter)sink_get_max_samples, NULL,
-     "Room per buffer, in samples (frames * channels).", NULL},
+     "Room per buffer, in samples (frames * channels); longer writes go in pieces.",
+     NULL},
     {"stats", (getter)sink_get_stats, NULL,
      "{'sent': buffers sent, 'unsent': writes nobody received}.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -32,6 +32,7 @@ typedef struct {
     PyObject *loop;     /* the Link's loop at subscription */
     PyObject *waker;    /* LoopWaker, or NULL once closed */
     PyObject *callback; /* or NULL: async iteration */
+    PyObject *on_close; /* on_close(exc) once closed, or NULL (fired or none) */
     PyObject *waiter;   /* the future an __anext__ returned, or NULL */
     bool closed;
     bool gone;          /* the channel left the session */
@@ -136,6 +137,11 @@ static int source_batch_ready(PyObject *owner)
     }
     if (!self->waiter)
         return 0;
+    int done = aal_call_bool_method(self->waiter, self->link->state->str_done);
+    if (done != 0) { /* cancelled (a wait_for() timed out): the blocks stay queued */
+        Py_CLEAR(self->waiter);
+        return done < 0 ? -1 : 0;
+    }
     PyObject *block = next_block(self);
     if (!block)
         return PyErr_Occurred() ? -1 : 0;
@@ -170,6 +176,33 @@ static PyObject *gone_error(AudioSourceObject *self)
                                                          name, peer, id));
     Py_XDECREF(id);
     return exc;
+}
+
+/* Schedules on_close(exc) on the source's loop, once: exc is the
+ * LookupError of a vanished channel, else None (closed by this program:
+ * close(), the Link's close()).  A closed loop runs nothing: then it is
+ * dropped.  Any thread, GIL held; keeps the exception in flight. */
+static void fire_on_close(AudioSourceObject *self)
+{
+    PyObject *cb = self->on_close;
+    self->on_close = NULL;
+    if (!cb)
+        return;
+    PyObject *exc = PyErr_GetRaisedException();
+    if (!loop_is_closed(self)) {
+        PyObject *reason = self->gone ? gone_error(self) : NULL;
+        if (!reason && !PyErr_Occurred())
+            reason = Py_NewRef(Py_None);
+        PyObject *r = reason ? PyObject_CallMethod(self->loop, "call_soon_threadsafe", "OO",
+                                                   cb, reason)
+                             : NULL;
+        if (!r)
+            PyErr_WriteUnraisable((PyObject *)self);
+        Py_XDECREF(r);
+        Py_XDECREF(reason);
+    }
+    Py_DECREF(cb);
+    PyErr_SetRaisedException(exc);
 }
 
 static void source_future_done(PyObject *owner) { (void)owner; }
@@ -213,10 +246,11 @@ static void source_close(PyObject *obj)
         loop_waker_detach(waker);
         Py_DECREF(waker);
     }
+    fire_on_close(self);
 }
 
 PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *channel,
-                           PyObject *callback, Py_ssize_t ring)
+                           PyObject *callback, PyObject *on_close, Py_ssize_t ring)
 {
     PyObject *loop = link_loop_for_sync(link);
     if (!loop)
@@ -234,6 +268,7 @@ PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *c
     self->loop = Py_NewRef(loop);
     self->waker = NULL;
     self->callback = Py_XNewRef(callback);
+    self->on_close = NULL; /* set once subscribed: a failed source() is no close */
     self->waiter = NULL;
     self->closed = true; /* until subscribed */
     self->weakreflist = NULL;
@@ -264,6 +299,7 @@ PyObject *audio_source_new(LinkObject *link, const aal_audio_id *id, PyObject *c
     }
     self->native = native;
     self->closed = false;
+    self->on_close = Py_XNewRef(on_close);
     audio_member_add(link, &self->member);
     return (PyObject *)self;
 }
@@ -325,9 +361,15 @@ static PyObject *source_anext(AudioSourceObject *self)
         return NULL;
     }
     if (self->waiter) {
-        PyErr_SetString(PyExc_RuntimeError, "another coroutine is already waiting on this "
-                                            "AudioSource");
-        return NULL;
+        int done = aal_call_bool_method(self->waiter, self->link->state->str_done);
+        if (done < 0)
+            return NULL;
+        if (!done) {
+            PyErr_SetString(PyExc_RuntimeError, "another coroutine is already waiting on "
+                                                "this AudioSource");
+            return NULL;
+        }
+        Py_CLEAR(self->waiter); /* cancelled: this one takes its place */
     }
     PyObject *fut = PyObject_CallMethodNoArgs(self->loop, self->link->state->str_create_future);
     if (!fut)
@@ -413,6 +455,7 @@ static int source_traverse(AudioSourceObject *self, visitproc visit, void *arg)
     Py_VISIT(self->info);
     Py_VISIT(self->waker);
     Py_VISIT(self->callback);
+    Py_VISIT(self->on_close);
     Py_VISIT(self->waiter);
     return 0;
 }
@@ -420,6 +463,7 @@ static int source_traverse(AudioSourceObject *self, visitproc visit, void *arg)
 static int source_clear(AudioSourceObject *self)
 {
     Py_CLEAR(self->callback);
+    Py_CLEAR(self->on_close);
     return 0;
 }
 
@@ -437,6 +481,7 @@ static void source_dealloc(AudioSourceObject *self)
     Py_CLEAR(self->waiter);
     Py_CLEAR(self->waker);
     Py_CLEAR(self->callback);
+    Py_CLEAR(self->on_close);
     Py_CLEAR(self->loop);
     Py_CLEAR(self->info);
     Py_CLEAR(self->link);

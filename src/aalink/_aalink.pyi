@@ -228,6 +228,7 @@ class Link:
         name: str | None = None,
         callback: Callable[[AudioBlock], object] | None = None,
         ring: int = 64,
+        on_close: Callable[[LookupError | None], object] | None = None,
     ) -> AudioSource: ...
 
     # -- statistics and lifetime ------------------------------------------
