@@ -140,8 +140,8 @@ async def test_a_vanished_channel_closes_a_callback_source():
         await until(lambda: named(b, "cb"))
         got = []
         source = b.source(peer="sender", name="cb", callback=got.append)
-        await until(lambda: sink.write(array.array('h', [1] * 1024), rate=48000))
-        await until(lambda: got)
+        # Link Audio goes over UDP: write until a buffer arrives.
+        await until(lambda: sink.write(array.array('h', [1] * 1024), rate=48000) and got)
         sink.close()
         await until(lambda: source.closed, 15)
         assert source.stats["queued"] == 0  # handed to the callback before closing
@@ -219,8 +219,8 @@ async def test_on_close_tells_a_callback_source_why_on_the_loop_thread():
 
         got = []
         src = b.source(peer="sender", name="why", callback=got.append, on_close=on_close)
-        await until(lambda: sink.write(array.array('h', [1] * 1024), rate=48000))
-        await until(lambda: got)
+        # Link Audio goes over UDP: write until a buffer arrives.
+        await until(lambda: sink.write(array.array('h', [1] * 1024), rate=48000) and got)
         sink.close()  # the channel vanishes
         await until(lambda: events, 15)
         exc, thread = events[0]

