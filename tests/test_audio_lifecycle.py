@@ -7,20 +7,12 @@ import asyncio
 import pytest
 
 import aalink
-from aalink import Link
 from support import until
+from support.audio import audio_pair
+from support.audio import subscribed as subscribe
 
 pytestmark = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
 
-
-
-def pair():
-    a, b = Link(120), Link(120)
-    a.peer_name, b.peer_name = "sender", "receiver"
-    for link in (a, b):
-        link.enabled = True
-        link.audio_enabled = True
-    return a, b
 
 
 def named(link, name):
@@ -28,12 +20,8 @@ def named(link, name):
 
 
 async def subscribed(a, b, name="ramp"):
-    sink = a.sink(name)
-    await until(lambda: named(b, name))
-    source = b.source(peer="sender", name=name)
-    probe = array.array('h', [0] * 1024)  # Link packs writes into packets of ~250 frames
-    await until(lambda: sink.write(probe, rate=48000))  # Link sends once a source exists
-    return sink, source
+    # Link packs writes into packets of ~250 frames: this probe fills four
+    return await subscribe(a, b, name, probe_frames=1024)
 
 
 async def drain(source):
@@ -44,7 +32,7 @@ async def drain(source):
 
 
 async def test_channels_appear_are_renamed_and_vanish_and_the_callback_fires():
-    a, b = pair()
+    a, b = audio_pair()
     calls = []
     b.set_channels_callback(lambda: calls.append([(c.id, c.name) for c in b.channels]))
     try:
@@ -73,7 +61,7 @@ async def test_channels_appear_are_renamed_and_vanish_and_the_callback_fires():
 
 
 async def test_a_renamed_channel_keeps_its_subscription():
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink, source = await subscribed(a, b)
         sink.name = "renamed"
@@ -93,7 +81,7 @@ async def test_a_renamed_channel_keeps_its_subscription():
 
 
 async def test_a_vanished_channel_ends_async_for_with_lookup_error():
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink, source = await subscribed(a, b)
         got = []
@@ -116,7 +104,7 @@ async def test_a_vanished_channel_ends_async_for_with_lookup_error():
 
 
 async def test_a_vanished_channel_delivers_what_was_queued_first():
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink, source = await subscribed(a, b)
         await until(lambda: source.stats["received"] >= 1)
@@ -134,7 +122,7 @@ async def test_a_vanished_channel_delivers_what_was_queued_first():
 
 
 async def test_a_vanished_channel_closes_a_callback_source():
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink = a.sink("cb")
         await until(lambda: named(b, "cb"))
@@ -152,7 +140,7 @@ async def test_a_vanished_channel_closes_a_callback_source():
 
 def test_closing_the_loop_ends_async_for_and_lets_go_of_the_waiter():
     loop = asyncio.new_event_loop()
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink, source = loop.run_until_complete(subscribed(a, b))
         other = b.source(peer="sender", name="ramp")
@@ -180,7 +168,7 @@ def test_closing_the_loop_ends_async_for_and_lets_go_of_the_waiter():
 
 def test_the_link_moving_to_a_new_loop_ends_the_old_loops_sources():
     loop = asyncio.new_event_loop()
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink, source = loop.run_until_complete(subscribed(a, b))
         loop.close()
@@ -208,7 +196,7 @@ async def fresh_source(b):
 async def test_on_close_tells_a_callback_source_why_on_the_loop_thread():
     import threading
 
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink = a.sink("why")
         await until(lambda: named(b, "why"))
@@ -251,7 +239,7 @@ async def test_on_close_tells_a_callback_source_why_on_the_loop_thread():
 
 
 async def test_on_close_must_be_callable():
-    a, b = pair()
+    a, b = audio_pair()
     try:
         sink = a.sink("c")  # kept: a dropped sink withdraws its channel
         await until(lambda: named(b, "c") and sink)

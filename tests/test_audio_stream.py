@@ -9,8 +9,7 @@ import time
 import pytest
 
 import aalink
-from aalink import Link
-from support import until
+from support.audio import audio_pair, subscribed
 
 pytestmark = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
 
@@ -20,16 +19,8 @@ HALF_FRAME = BPF / 2 + 2e-6  # Link keeps beats in micro-beats
 
 
 async def setup():
-    a, b = Link(120), Link(120)
-    a.peer_name, b.peer_name = "sender", "receiver"
-    for link in (a, b):
-        link.enabled = True
-        link.audio_enabled = True
-    sink = a.sink("stream")
-    await until(lambda: any(c.name == "stream" for c in b.channels))
-    source = b.source(peer="sender", name="stream", ring=4096)  # read after writing
-    probe = array.array('h', [0] * 64)
-    await until(lambda: sink.write(probe, rate=RATE))  # Link sends once a source exists
+    a, b = audio_pair()
+    sink, source = await subscribed(a, b, "stream", ring=4096)  # read after writing
     return a, b, sink, source
 
 

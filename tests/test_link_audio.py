@@ -11,6 +11,7 @@ import pytest
 import aalink
 from aalink import Link
 from support import until
+from support.audio import audio_pair, subscribed
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 needs_audio = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
@@ -31,24 +32,6 @@ def test_without_link_audio_the_api_raises_clearly():
 
 
 
-async def pair():
-    a, b = Link(120), Link(120)
-    a.peer_name, b.peer_name = "sender", "receiver"
-    for link in (a, b):
-        link.enabled = True
-        link.audio_enabled = True
-    return a, b
-
-
-async def subscribed(a, b, **kw):
-    sink = a.sink("ramp")
-    await until(lambda: any(c.name == "ramp" for c in b.channels))
-    source = b.source(peer="sender", name="ramp", **kw)
-    probe = array.array('h', [0] * 64)
-    await until(lambda: sink.write(probe, rate=48000))  # Link sends once a source exists
-    return sink, source
-
-
 async def take(source, timeout=0.3):
     """Every block that arrives until none has for `timeout` s."""
     blocks = []
@@ -61,11 +44,11 @@ async def take(source, timeout=0.3):
 
 @needs_audio
 async def test_a_ramp_arrives_sample_exact_with_beats_and_counts():
-    a, b = await pair()
+    a, b = audio_pair()
     calls = []
     b.set_channels_callback(lambda: calls.append(threading.get_ident()))
     try:
-        sink, source = await subscribed(a, b)  # one probe of 64 zeros was sent
+        sink, source = await subscribed(a, b, "ramp")  # one probe of 64 zeros was sent
         assert calls and set(calls) == {threading.get_ident()}  # on the loop's thread
         ch = [c for c in b.channels if c.name == "ramp"][0]
         assert ch.peer_name == "sender" and len(ch.id) == 16 and source.channel == ch.id
@@ -94,7 +77,7 @@ async def test_a_ramp_arrives_sample_exact_with_beats_and_counts():
 
 @needs_audio
 async def test_bad_input_gets_clear_errors():
-    a, b = await pair()
+    a, b = audio_pair()
     try:
         sink = a.sink("bad")
         with pytest.raises(TypeError, match="int16"):
@@ -137,9 +120,9 @@ async def test_bad_input_gets_clear_errors():
 async def test_a_larger_buffer_goes_in_pieces_and_nothing_stale_is_sent_again():
     """Growing a sink made Link 4.0 send its earlier buffers again (stale
     audio); a write larger than max_samples now goes in pieces."""
-    a, b = await pair()
+    a, b = audio_pair()
     try:
-        sink, source = await subscribed(a, b, ring=1024)  # its probe waits in a packet
+        sink, source = await subscribed(a, b, "ramp", ring=1024)  # its probe waits in a packet
         for k in range(1, 200):  # more than Link's 128 queued buffers, each distinct
             assert sink.write(array.array('h', [k] * 64), rate=48000)
             await asyncio.sleep(0.001)
@@ -159,9 +142,9 @@ async def test_a_larger_buffer_goes_in_pieces_and_nothing_stale_is_sent_again():
 
 @needs_audio
 async def test_a_cancelled_anext_loses_nothing():
-    a, b = await pair()
+    a, b = audio_pair()
     try:
-        sink, source = await subscribed(a, b)  # its probe waits in a partial packet
+        sink, source = await subscribed(a, b, "ramp")  # its probe waits in a partial packet
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(source.__anext__(), 0.05)  # nothing yet: cancelled
         assert sink.write(array.array('h', [5] * 1000), rate=48000)
@@ -175,9 +158,9 @@ async def test_a_cancelled_anext_loses_nothing():
 
 @needs_audio
 async def test_closing_the_source_or_its_link_ends_async_for():
-    a, b = await pair()
+    a, b = audio_pair()
     try:
-        sink, source = await subscribed(a, b)
+        sink, source = await subscribed(a, b, "ramp")
 
         async def drain(src):
             async for _ in src:
@@ -202,9 +185,9 @@ async def test_closing_the_source_or_its_link_ends_async_for():
 
 @needs_audio
 async def test_overflow_drops_the_oldest_and_counts():
-    a, b = await pair()
+    a, b = audio_pair()
     try:
-        sink, source = await subscribed(a, b, ring=4)
+        sink, source = await subscribed(a, b, "ramp", ring=4)
         for i in range(40):
             sink.write(array.array('h', [i] * 200), rate=48000)
             await asyncio.sleep(0.002)  # never read: the ring fills

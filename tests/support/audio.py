@@ -1,8 +1,37 @@
-"""Checks of a recording made by examples/audio_record.py of the synth of
+"""Link Audio in the tests: two Links subscribed to each other's channel
+(test_link_audio, test_audio_lifecycle, test_audio_stream), and the checks
+of a recording made by examples/audio_record.py of the synth of
 examples/audio_send.py (test_examples, test_audio_two_hosts)."""
 import array
 import sys
 import wave
+
+from aalink import Link
+
+from . import until
+
+
+def audio_pair():
+    """Two Links in this namespace with Link Audio on: peers "sender" (a)
+    and "receiver" (b)."""
+    a, b = Link(120), Link(120)
+    a.peer_name, b.peer_name = "sender", "receiver"
+    for link in (a, b):
+        link.enabled = True
+        link.audio_enabled = True
+    return a, b
+
+
+async def subscribed(a, b, name, *, probe_frames=64, **source_kw):
+    """(sink, source): a's new channel `name`, b subscribed to it, and one
+    probe of `probe_frames` zero frames (mono, 48 kHz) sent: Link sends only
+    once a source exists, so the probe is written until it goes."""
+    sink = a.sink(name)
+    await until(lambda: any(c.name == name for c in b.channels))
+    source = b.source(peer="sender", name=name, **source_kw)
+    probe = array.array('h', [0] * probe_frames)
+    await until(lambda: sink.write(probe, rate=48000))
+    return sink, source
 
 
 def check_bar_recording(path, lines, bpm, bars=2):
