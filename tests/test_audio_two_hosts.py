@@ -4,7 +4,6 @@ joined by a veth pair (tests/support/netns.py, as test_two_hosts.py).  The
 recording is bar-aligned and every beat's note sounds within 1 ms of the
 recorder's beat."""
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import aalink
+from support import interrupt
 from support.audio import check_bar_recording
 from support.netns import Hosts, unavailable
 
@@ -39,8 +39,7 @@ def test_a_synth_on_one_host_is_recorded_bar_aligned_on_the_other(hosts, tmp_pat
         r = subprocess.run([*hosts.prefix(1), sys.executable, str(EXAMPLES / "audio_record.py"),
                             str(out), "2"], capture_output=True, text=True, timeout=90, env=env)
     finally:
-        send.send_signal(signal.SIGINT)
-        sent, err = send.communicate(timeout=20)
+        sent, err = interrupt(send)
     assert r.returncode == 0, r.stderr
     assert send.returncode == 0 and "Traceback" not in err, err
     assert any(line.endswith("frames") for line in sent.splitlines())  # heard across the hop

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_until
+from support import interrupt, wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BPM = "600"
@@ -207,8 +207,6 @@ def test_a_link_with_callbacks_left_open_at_exit_exits_cleanly():
 
 @pytest.mark.skipif(not __import__("aalink").HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
 def test_audio_send_plays_every_beat_and_audio_record_records_whole_bars(tmp_path):
-    import signal
-
     from support.audio import check_bar_recording
 
     send = subprocess.Popen([sys.executable, str(EXAMPLES / "audio_send.py")],
@@ -218,8 +216,7 @@ def test_audio_send_plays_every_beat_and_audio_record_records_whole_bars(tmp_pat
         out = tmp_path / "bars.wav"
         lines = run_example("audio_record.py", out, 2, timeout=60)
     finally:
-        send.send_signal(signal.SIGINT)
-        sent, err = send.communicate(timeout=20)
+        sent, err = interrupt(send)
     assert send.returncode == 0 and "Traceback" not in err, err
     assert any(line.endswith("nobody listens yet") for line in sent.splitlines()[:2])
     assert any(line.endswith("played 4800 frames") for line in sent.splitlines())

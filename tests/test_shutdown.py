@@ -5,6 +5,7 @@ thousands of pending futures and Link enabled, a Link collected inside a
 reference cycle with its own callbacks, many Links created and destroyed
 (threads and descriptors counted), and fork with a live Link.
 """
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ import textwrap
 import time
 
 import pytest
+
+from aalink import Link
 
 
 def python(code):
@@ -62,6 +65,47 @@ def test_ctrl_c_during_a_sync_loop_exits_promptly():
     assert "KeyboardInterrupt" in err
     assert "Fatal Python error" not in err and "Segmentation" not in err, err
     assert elapsed < 5
+
+
+class InterruptingLoop(asyncio.SelectorEventLoop):
+    """A loop whose next call_soon(), once armed, raises KeyboardInterrupt:
+    where Ctrl-C lands when it arrives while the Link resolves a future
+    (set_result() schedules the future's callbacks with call_soon).
+    Before Python 3.11, asyncio.run() lets Ctrl-C raise KeyboardInterrupt in
+    whatever Python code the main thread runs next."""
+
+    armed = False
+
+    def call_soon(self, callback, *args, context=None):
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return super().call_soon(callback, *args, context=context)
+
+
+def test_ctrl_c_while_a_future_is_resolved_reaches_the_loop():
+    loop = InterruptingLoop()
+    link = Link(120, loop)
+    later = []
+
+    async def main():
+        fut = link.sync(0.25)
+        fut.add_done_callback(later.append)  # set_result() schedules it: call_soon
+        loop.armed = True
+        await asyncio.sleep(5)
+
+    task = loop.create_task(main())
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(task)
+        assert time.monotonic() - t0 < 2  # at the beat, not after the sleep
+        # The Link goes on: the program may catch Ctrl-C and carry on (the REPL).
+        task.cancel()
+        assert loop.run_until_complete(link.sync(0.25)) % 0.25 == 0
+    finally:
+        link.close()
+        loop.close()
 
 
 @pytest.mark.parametrize("kind", ["tempo", "num_peers"])

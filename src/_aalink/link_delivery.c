@@ -91,8 +91,28 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
     return rc;
 }
 
-/* Resolves one due future; true when it was resolved here (not cancelled). */
-static bool resolve_future(LinkObject *self, const aal_item *item)
+/* An error raised while a batch is delivered: SystemExit and
+ * KeyboardInterrupt are kept in *fatal (the first of them) to reach the loop
+ * once the batch is done; true then.  Any other stays raised (false).
+ * Before Python 3.11, asyncio.run() lets Ctrl-C raise KeyboardInterrupt in
+ * whatever Python code runs next on the main thread: that can be
+ * loop.call_soon() inside a future's set_result() here. */
+static bool keep_fatal(PyObject **fatal)
+{
+    if (!PyErr_ExceptionMatches(PyExc_SystemExit) &&
+        !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+        return false;
+    PyObject *exc = PyErr_GetRaisedException();
+    if (*fatal)
+        Py_DECREF(exc);
+    else
+        *fatal = exc;
+    return true;
+}
+
+/* Resolves one due future; true when it was resolved here (not cancelled).
+ * A SystemExit or KeyboardInterrupt goes to *fatal (keep_fatal). */
+static bool resolve_future(LinkObject *self, const aal_item *item, PyObject **fatal)
 {
     bool resolved = false;
     aalink_state *st = self->state;
@@ -115,7 +135,7 @@ static bool resolve_future(LinkObject *self, const aal_item *item)
     else if (done == 1 && self->done_pending > 0) {
         self->done_pending--;
     }
-    if (PyErr_Occurred())
+    if (PyErr_Occurred() && !keep_fatal(fatal))
         PyErr_WriteUnraisable(fut);
     link_release_future(self, fut);
     return resolved;
@@ -124,7 +144,8 @@ static bool resolve_future(LinkObject *self, const aal_item *item)
 /* A future of a batch that cannot be resolved now goes back to the
  * scheduler, which keeps our reference; on a closed Link it is cancelled
  * (here, on the loop's thread) instead, as close() cancelled the rest. */
-static void give_back(LinkObject *self, const aal_batch *batch, const aal_item *item)
+static void give_back(LinkObject *self, const aal_batch *batch, const aal_item *item,
+                      PyObject **fatal)
 {
     PyObject *fut = item->ptr;
     if (!self->closed) {
@@ -136,7 +157,7 @@ static void give_back(LinkObject *self, const aal_batch *batch, const aal_item *
         PyObject *r = PyObject_CallMethodNoArgs(fut, self->state->str_cancel);
         if (r)
             Py_DECREF(r);
-        else
+        else if (!keep_fatal(fatal))
             PyErr_WriteUnraisable(fut);
     }
     link_release_future(self, fut);
@@ -146,8 +167,9 @@ static void give_back(LinkObject *self, const aal_batch *batch, const aal_item *
  * holds each future until its beat (link_settle), resolves it or gives it
  * back, then delivers recorded Link events.  A timeline edit of this
  * program since the batch was taken re-targets what is left of it: those
- * go back.  -1 only for SystemExit or KeyboardInterrupt raised by a user
- * callback.  The waker holds a reference to self (the hold may go). */
+ * go back.  -1 only for SystemExit or KeyboardInterrupt, raised by a user
+ * callback or while resolving (Ctrl-C), once the whole batch is delivered.
+ * The waker holds a reference to self (the hold may go). */
 static int link_deliver_batch(PyObject *owner)
 {
     LinkObject *self = (LinkObject *)owner;
@@ -159,11 +181,13 @@ static int link_deliver_batch(PyObject *owner)
     int64_t *late = n ? PyMem_Malloc(n * sizeof *late) : NULL;
     bool *due = n ? PyMem_Malloc(n * sizeof *due) : NULL;
     bool settled = false;
+    PyObject *fatal = NULL;
     if (late && due) {
         /* A timeline moved back by more than this gives the item back. */
         int64_t window = 2 * aal_sched_handoff_us(self->sched) + 1000;
         settled = link_settle(self, batch.ready, n, window, late, due) == 0;
-        PyErr_Clear();
+        if (PyErr_Occurred() && !keep_fatal(&fatal))
+            PyErr_Clear();
     }
     bool edited = false;
     for (size_t i = 0; i < n; i++) {
@@ -176,21 +200,30 @@ static int link_deliver_batch(PyObject *owner)
             /* Not due (the timeline moved), not checked, or re-targeted
              * meanwhile; or the Link closed under us (cancelled). */
             if (self->closed && settled && due[i] && !edited)
-                resolve_future(self, item);
+                resolve_future(self, item, &fatal);
             else
-                give_back(self, &batch, item);
+                give_back(self, &batch, item, &fatal);
             continue;
         }
-        if (resolve_future(self, item))
+        if (resolve_future(self, item, &fatal))
             aal_lateness_record(&self->lateness, late[i]);
     }
     PyMem_Free(late);
     PyMem_Free(due);
+    /* The events still reach their callbacks after a fatal error while
+     * resolving: a program that catches KeyboardInterrupt and goes on (the
+     * asyncio REPL) is told of every change. */
     int rc = 0;
     for (size_t i = 0; i < batch.n_events && rc == 0; i++)
         rc = deliver_event(self, &batch.events[i]);
     aal_batch_release(&batch);
     link_update_hold(self);
+    if (fatal) {
+        if (rc < 0)
+            PyErr_Clear(); /* a callback's: the first one raised wins */
+        PyErr_SetRaisedException(fatal);
+        rc = -1;
+    }
     return rc;
 }
 

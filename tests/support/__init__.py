@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
+import subprocess
 import time
 
 EPS = 1e-6  # beats: Link keeps beats in micro-beats
@@ -113,3 +115,19 @@ _DIAGNOSTIC = re.compile(r":\d+:(\d+:)? (warning|error): ")
 def compiler_diagnostics(log: str) -> list[str]:
     """The compiler's warnings and errors in a build's output."""
     return [line for line in log.splitlines() if _DIAGNOSTIC.search(line)]
+
+
+# ---- processes ----
+
+def interrupt(proc: subprocess.Popen, timeout: float = 20) -> tuple[str, str]:
+    """Ctrl-C for a program a test started: SIGINT, then its (stdout,
+    stderr).  One that does not stop in time is killed before the
+    TimeoutExpired goes on, so that it does not stay a Link peer of the
+    tests that come after."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
