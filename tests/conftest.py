@@ -1,5 +1,6 @@
 import asyncio
 import gc
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,19 @@ if TESTS not in sys.path:
 from support import LOOP_KINDS, new_loop  # noqa: E402
 from support.linkhut import jack, linkhut, linkhut_on  # noqa: E402, F401  (fixtures)
 from support.netns_guard import isolation_problem  # noqa: E402
+
+
+def pytest_configure(config):
+    # A shell without job control starts a background command (`cmd &` in a
+    # script, a CI harness, nohup) with SIGINT and SIGQUIT ignored, and every
+    # program the tests start would inherit that: the tests of Ctrl-C would
+    # find it ignored whatever aalink does.  Ctrl-C is theirs to test: this
+    # process takes Python's default back, and its children start with the
+    # system's default (a handler, unlike "ignored", is not inherited).
+    for sig in (signal.SIGINT, getattr(signal, "SIGQUIT", None)):
+        if sig is not None and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)
