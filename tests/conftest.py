@@ -15,6 +15,7 @@ if TESTS not in sys.path:
 
 from support import LOOP_KINDS, new_loop  # noqa: E402
 from support.linkhut import jack, linkhut, linkhut_on  # noqa: E402, F401  (fixtures)
+from support.netns import hosts  # noqa: E402, F401  (fixture)
 from support.netns_guard import isolation_problem  # noqa: E402
 
 

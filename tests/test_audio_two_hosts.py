@@ -13,21 +13,11 @@ import pytest
 import aalink
 from support import interrupt
 from support.audio import check_bar_recording
-from support.netns import Hosts, unavailable
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BPM = "300"
 
 pytestmark = pytest.mark.skipif(not aalink.HAS_LINK_AUDIO, reason="Link Audio needs Link 4.0")
-
-
-@pytest.fixture(scope="module")
-def hosts():
-    problem = unavailable()
-    if problem:
-        pytest.skip(f"two-host tests skipped: {problem}")
-    with Hosts() as h:
-        yield h
 
 
 def test_a_synth_on_one_host_is_recorded_bar_aligned_on_the_other(hosts, tmp_path):

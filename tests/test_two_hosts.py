@@ -7,19 +7,9 @@ import time
 
 import pytest
 
-from support.netns import Hosts, unavailable
 from support.peer import Peer, beat_at, wait_all
 
 A_FEW_MS = 3.0
-
-
-@pytest.fixture(scope="module")
-def hosts():
-    problem = unavailable()
-    if problem:
-        pytest.skip(f"two-host tests skipped: {problem}")
-    with Hosts() as h:
-        yield h
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import os
 import subprocess
 import uuid
 
+import pytest
+
 ADDRESSES = ("10.201.0.1", "10.201.0.2")
 LINK_MULTICAST = "224.0.0.0/4"  # Link discovers peers on 224.76.78.75:20808
 
@@ -77,3 +79,14 @@ class Hosts:
 
     def __exit__(self, *exc):
         self.delete()
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    """Two hosts for a module's tests (tests/conftest.py offers it); the
+    tests skip, saying why, where namespaces cannot be made."""
+    problem = unavailable()
+    if problem:
+        pytest.skip(f"two-host tests skipped: {problem}")
+    with Hosts() as h:
+        yield h
