@@ -45,6 +45,14 @@ static void report_callback_error(LinkObject *self, int kind, PyObject *callback
     Py_XDECREF(exc);
 }
 
+/* Whether the raised error is SystemExit or KeyboardInterrupt: errors that
+ * must reach the loop, never be reported and dropped. */
+static bool fatal_error_raised(void)
+{
+    return PyErr_ExceptionMatches(PyExc_SystemExit) ||
+           PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
+}
+
 static PyObject *event_value(const aal_event *ev)
 {
     switch (ev->kind) {
@@ -78,8 +86,7 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
         if (r) {
             Py_DECREF(r);
         }
-        else if (PyErr_ExceptionMatches(PyExc_SystemExit) ||
-                 PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        else if (fatal_error_raised()) {
             rc = -1;
         }
         else {
@@ -99,8 +106,7 @@ static int deliver_event(LinkObject *self, const aal_event *ev)
  * loop.call_soon() inside a future's set_result() here. */
 static bool keep_fatal(PyObject **fatal)
 {
-    if (!PyErr_ExceptionMatches(PyExc_SystemExit) &&
-        !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+    if (!fatal_error_raised())
         return false;
     PyObject *exc = PyErr_GetRaisedException();
     if (*fatal)
