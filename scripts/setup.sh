@@ -79,7 +79,7 @@ deps_base="$(cat pyproject.toml | sha256sum | cut -c1-16)"
 deps_key="$deps_base-$want_test"
 deps_have="$(cat "$deps_stamp" 2>/dev/null || true)"
 # The install that builds the extension keeps its whole output in
-# $VENV/.aalink-build.log (tests/test_engine.py checks it has no compiler
+# $VENV/.aalink-build.log (tests/test_build_log.py checks it has no compiler
 # warning); a failure shows the log's end, warnings are repeated here.
 build_log="$VENV/.aalink-build.log"
 build_logged() {

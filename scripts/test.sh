@@ -121,7 +121,7 @@ for pass in $passes; do
         else
             args=(--deselect tests/test_event_loops.py::test_a_thousand_coroutines_share_the_grid "$@")
         fi
-        run_pass scripts/pytest-in-netns .venv/bin/python -X dev -X faulthandler -- \
+        run_pass scripts/pytest-in-netns .venv/bin/python -X dev -- \
             -q -p no:cacheprovider --timeout=120 -o faulthandler_timeout=110 "${args[@]}"
         ;;
     sanitize)
